@@ -1,0 +1,1 @@
+"""Alias package so ``python -m pytorrent.cli ...`` works as AUTH.md shows."""

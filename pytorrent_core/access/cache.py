@@ -1,0 +1,137 @@
+"""In-process cache of users, grants and tokens, so a request costs no database work.
+
+Correctness rests on invalidation, not on expiry: the store tells us after every
+committed change in this process, and a watcher polls the database's
+``auth_generation`` counter so changes made by another process (the CLI, a
+second server) are seen within a poll interval.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from datetime import datetime
+
+from ..models import Level, User
+from ..storage import Store, TokenRecord
+from ..storage.store import now
+
+log = logging.getLogger(__name__)
+
+GENERATION_POLL_SECONDS = 0.5
+TOKEN_FLUSH_SECONDS = 15.0
+
+
+class AuthCache:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._users: dict[int, User | None] = {}
+        self._names: dict[str, int | None] = {}
+        self._permissions: dict[int, dict[int | None, Level]] = {}
+        self._tokens: dict[str, TokenRecord] = {}
+        self._token_use: dict[int, datetime] = {}
+        self._generation: int | None = None
+        self._epoch = 0
+        self._tasks: list[asyncio.Task[None]] = []
+        self.listeners: list[Callable[[], None]] = []
+        store.on_change(self.clear)
+
+    def clear(self) -> None:
+        # Loads that started before a clear must not store what they read.
+        self._epoch += 1
+        self._users.clear()
+        self._names.clear()
+        self._permissions.clear()
+        self._tokens.clear()
+        for callback in self.listeners:
+            callback()
+
+    async def user(self, user_id: int) -> User | None:
+        try:
+            return self._users[user_id]
+        except KeyError:
+            epoch = self._epoch
+            user = await self.store.get_user(user_id)
+            if epoch == self._epoch:
+                self._users[user_id] = user
+            return user
+
+    async def user_by_name(self, username: str) -> User | None:
+        key = username.lower()
+        try:
+            user_id = self._names[key]
+        except KeyError:
+            epoch = self._epoch
+            user = await self.store.get_user_by_name(username)
+            if epoch == self._epoch:
+                self._names[key] = user.id if user else None
+                if user:
+                    self._users[user.id] = user
+            return user
+        return None if user_id is None else await self.user(user_id)
+
+    async def permissions(self, user_id: int) -> dict[int | None, Level]:
+        try:
+            return self._permissions[user_id]
+        except KeyError:
+            epoch = self._epoch
+            grants = await self.store.permissions(user_id)
+            if epoch == self._epoch:
+                self._permissions[user_id] = grants
+            return grants
+
+    async def token(self, digest: str) -> TokenRecord | None:
+        """Look a token up by digest. Unknown digests are not cached (no memory growth)."""
+        record = self._tokens.get(digest)
+        if record is None:
+            epoch = self._epoch
+            record = await self.store.token_by_digest(digest)
+            if record is not None and epoch == self._epoch:
+                self._tokens[digest] = record
+        return record
+
+    def note_token_use(self, token_id: int) -> None:
+        self._token_use[token_id] = now()
+
+    async def flush_token_use(self) -> None:
+        pending, self._token_use = self._token_use, {}
+        if pending:
+            await self.store.touch_tokens(pending)
+
+    # ------------------------------------------------------------ background
+
+    async def start(self) -> None:
+        self._generation = await self.store.generation()
+        self._tasks = [asyncio.create_task(self._watch_generation()),
+                       asyncio.create_task(self._flush_loop())]
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+        await self.flush_token_use()
+
+    async def _watch_generation(self) -> None:
+        while True:
+            await asyncio.sleep(GENERATION_POLL_SECONDS)
+            try:
+                generation = await self.store.generation()
+            except Exception:  # noqa: BLE001 - keep watching through a transient DB error
+                log.warning("could not read auth generation; will retry", exc_info=True)
+                continue
+            if generation != self._generation:
+                self._generation = generation
+                self.clear()
+
+    async def _flush_loop(self) -> None:
+        while True:
+            await asyncio.sleep(TOKEN_FLUSH_SECONDS)
+            try:
+                await self.flush_token_use()
+            except Exception:  # noqa: BLE001
+                log.warning("could not record token use; will retry", exc_info=True)

@@ -1,0 +1,168 @@
+"""Request facts: what the resolver may know about a request, built from the ASGI scope.
+
+REST, pages and Socket.IO all build their facts here, from the raw ASGI scope,
+so headers keep their real names (Socket.IO's WSGI-style environ would merge
+``Remote_User`` into ``Remote-User``) and the peer is the TCP peer.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from functools import lru_cache
+from http.cookies import SimpleCookie
+from typing import Any
+
+from werkzeug.datastructures import Headers
+
+FORWARDING_HEADERS = ("forwarded", "x-real-ip")
+FORWARDING_PREFIX = "x-forwarded-"
+
+
+def normalise_ip(address: str | None) -> str | None:
+    """Plain IP text; IPv4-mapped IPv6 (``::ffff:10.0.0.1``) becomes IPv4."""
+    if not address:
+        return None
+    try:
+        ip = ipaddress.ip_address(address.strip().strip("[]"))
+    except ValueError:
+        return None
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return str(ip)
+
+
+class TrustedNetworks:
+    """Membership test for ``auth.trusted_proxies``, memoised per address."""
+
+    def __init__(self, networks: Iterable[str]) -> None:
+        self.networks = tuple(ipaddress.ip_network(n, strict=False) for n in networks)
+        self.contains = lru_cache(maxsize=4096)(self._contains)
+
+    def _contains(self, address: str | None) -> bool:
+        if address is None:
+            return False
+        ip = ipaddress.ip_address(address)
+        return any(ip in net for net in self.networks)
+
+
+@lru_cache(maxsize=4096)
+def is_public(address: str | None) -> bool:
+    """True unless the address is loopback, private or link-local. Unknown = public."""
+    if address is None:
+        return True
+    ip = ipaddress.ip_address(address)
+    return not (ip.is_loopback or ip.is_private or ip.is_link_local)
+
+
+@dataclass(frozen=True)
+class RequestFacts:
+    """Everything the resolver reads about a request. Built once per request."""
+
+    method: str
+    path: str
+    headers: Headers
+    peer: str | None  # TCP peer, normalised
+    peer_trusted: bool  # peer is inside auth.trusted_proxies
+    raw_host: str  # Host header exactly as received (lower-cased)
+    host: str  # effective host: X-Forwarded-Host when proxy-fix applies
+    scheme: str  # effective scheme
+    client: str | None  # effective client address
+    prefix: str = ""  # X-Forwarded-Prefix when proxy-fix applies
+    cookies: Mapping[str, str] = field(default_factory=dict)
+    socket_auth: Mapping[str, Any] | None = None
+
+    @property
+    def forwarded(self) -> bool:
+        """The request carries a forwarding header: it came through a proxy."""
+        for name in self.headers.keys():  # noqa: SIM118 - Headers is a multi-map
+            lowered = name.lower()
+            if lowered.startswith(FORWARDING_PREFIX) or lowered in FORWARDING_HEADERS:
+                return True
+        return False
+
+    @property
+    def origin(self) -> str:
+        return f"{self.scheme}://{self.host}"
+
+    @property
+    def is_api(self) -> bool:
+        return self.path.startswith("/api/")
+
+
+def _first_forwarded(headers: Headers, name: str) -> str | None:
+    value = headers.get(name)
+    if not value:
+        return None
+    return value.split(",")[0].strip() or None
+
+
+def facts_from_scope(
+    scope: Mapping[str, Any],
+    *,
+    trusted: TrustedNetworks,
+    proxy_fix: bool,
+    headers: Headers | None = None,
+    cookies: Mapping[str, str] | None = None,
+    socket_auth: Mapping[str, Any] | None = None,
+) -> RequestFacts:
+    if headers is None:
+        headers = Headers([(k.decode("latin-1"), v.decode("latin-1"))
+                           for k, v in scope.get("headers", ())])
+    client = scope.get("client")
+    peer = normalise_ip(client[0]) if client else None
+    peer_trusted = trusted.contains(peer)
+    raw_host = (headers.get("host") or "").strip().lower()
+    if not raw_host and scope.get("server"):
+        server_host, server_port = scope["server"][0], scope["server"][1]
+        raw_host = f"{server_host}:{server_port}" if server_port else str(server_host)
+    scheme = scope.get("scheme", "http")
+    if scheme in ("ws", "wss"):
+        scheme = "https" if scheme == "wss" else "http"
+    host = raw_host
+    effective_client = peer
+    prefix = ""
+    if proxy_fix and peer_trusted:
+        forwarded_for = headers.get("x-forwarded-for")
+        if forwarded_for:
+            # The nearest hop the trusted proxy saw is the last entry.
+            effective_client = normalise_ip(forwarded_for.split(",")[-1]) or peer
+        scheme = (_first_forwarded(headers, "x-forwarded-proto") or scheme).lower()
+        forwarded_host = _first_forwarded(headers, "x-forwarded-host")
+        if forwarded_host:
+            host = forwarded_host.lower()
+        forwarded_port = _first_forwarded(headers, "x-forwarded-port")
+        if forwarded_port and forwarded_port.isdigit():
+            bare = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+            default = (scheme == "https" and forwarded_port == "443") or (
+                scheme == "http" and forwarded_port == "80")
+            host = bare if default else f"{bare}:{forwarded_port}"
+        prefix = (_first_forwarded(headers, "x-forwarded-prefix") or "").rstrip("/")
+    if cookies is None:
+        cookies = parse_cookies(headers.get("cookie"))
+    return RequestFacts(
+        method=scope.get("method", "GET").upper(),
+        path=scope.get("path", "/"),
+        headers=headers,
+        peer=peer,
+        peer_trusted=peer_trusted,
+        raw_host=raw_host,
+        host=host,
+        scheme=scheme,
+        client=effective_client,
+        prefix=prefix,
+        cookies=cookies,
+        socket_auth=socket_auth,
+    )
+
+
+def parse_cookies(header: str | None) -> dict[str, str]:
+    if not header:
+        return {}
+    jar: SimpleCookie = SimpleCookie()
+    try:
+        jar.load(header)
+    except Exception:  # noqa: BLE001 - a malformed cookie header is just no cookies
+        return {}
+    return {key: morsel.value for key, morsel in jar.items()}

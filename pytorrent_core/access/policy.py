@@ -1,0 +1,62 @@
+"""What each route or event needs, and the one check of a Principal against it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any, TypeVar
+
+from ..models import Principal
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+ATTRIBUTE = "_pytorrent_need"
+
+
+class Need(Enum):
+    PUBLIC = "public"  # anyone, even anonymous
+    USER = "user"  # any authenticated user
+    ADMIN = "admin"  # role admin
+    PROFILE_READ = "profile-read"  # at least ro on the profile in the URL / event
+    PROFILE_WRITE = "profile-write"  # full on that profile
+
+
+@dataclass(frozen=True)
+class Denied:
+    status: int  # 401 or 403
+    reason: str
+
+
+def requires(need: Need) -> Callable[[F], F]:
+    """Declare a route's requirement. Every route must carry one (a test checks)."""
+
+    def mark(view: F) -> F:
+        setattr(view, ATTRIBUTE, need)
+        return view
+
+    return mark
+
+
+def need_of(view: Callable[..., Any] | None) -> Need | None:
+    return getattr(view, ATTRIBUTE, None) if view is not None else None
+
+
+def check(principal: Principal | None, need: Need, profile_id: int | None = None
+          ) -> Denied | None:
+    """None when allowed; otherwise the status and a reason safe to show."""
+    if need is Need.PUBLIC:
+        return None
+    if principal is None:
+        return Denied(401, "authentication required")
+    if need is Need.USER:
+        return None
+    if need is Need.ADMIN:
+        return None if principal.is_admin else Denied(403, "admin role required")
+    if profile_id is None:
+        return Denied(400, "profile id required")
+    if need is Need.PROFILE_READ:
+        return None if principal.can_read(profile_id) else Denied(
+            403, "no read access to this profile")
+    return None if principal.can_write(profile_id) else Denied(
+        403, "no write access to this profile (read-only or none)")

@@ -1,0 +1,181 @@
+"""The one resolver: request facts -> Principal. REST, pages and Socket.IO all call it."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from .. import provisioning
+from ..models import Identity, Principal, User
+from ..services import Services
+from ..storage.store import now
+from . import tokens
+from .facts import RequestFacts, is_public
+
+log = logging.getLogger(__name__)
+
+UNTRUSTED_WARNING_INTERVAL = 60.0
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """The resolver's answer. ``principal`` None means refused; ``reason`` says why."""
+
+    principal: Principal | None
+    reason: str = ""
+    detail: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.principal is not None
+
+
+ANONYMOUS = Resolution(None, "anonymous", "authentication required")
+
+
+class Resolver:
+    """Decides who a request is, in the order DESIGN.md fixes:
+
+    token -> bypass -> provider identity -> session cookie -> anonymous.
+    """
+
+    def __init__(self, services: Services,
+                 load_session: Callable[[str], str | None],
+                 session_cookie: str) -> None:
+        self.services = services
+        self.settings = services.settings
+        self.cache = services.cache
+        self.load_session = load_session
+        self.session_cookie = session_cookie
+        info = services.plugins.provider_info(services.settings)
+        self.external = bool(info["external"])
+        self.enabled = bool(self.settings.auth_enable)
+        self.bypass_hosts = frozenset(self.settings.auth_bypass_hosts)
+        self.user_header = self.settings.auth_proxy_user_header
+        self._last_untrusted_warning = 0.0
+
+    async def resolve(self, facts: RequestFacts) -> Resolution:
+        presented = self._presented_token(facts)
+        if presented is not None:
+            return await self._by_token(presented)
+        if not self.enabled:
+            return await self._disabled()
+        if self.bypass_hosts and self._bypass_applies(facts):
+            return await self._by_bypass()
+        if self.external:
+            return await self._by_provider(facts)
+        return await self._by_session(facts)
+
+    # ------------------------------------------------------------ steps
+
+    @staticmethod
+    def _presented_token(facts: RequestFacts) -> str | None:
+        token = tokens.from_headers(facts.headers)
+        if token is None and facts.socket_auth:
+            value = facts.socket_auth.get("token")
+            token = value if isinstance(value, str) and value else None
+        return token
+
+    async def _by_token(self, presented: str) -> Resolution:
+        record = await self.cache.token(tokens.digest(presented))
+        if record is None or not record.is_live(now()):
+            return Resolution(None, "bad_token", "invalid, expired or revoked API token")
+        principal = await self._principal(record.user_id, "token", token_id=record.id)
+        if principal is None:
+            return Resolution(None, "bad_token", "the token's owner is not active")
+        self.cache.note_token_use(record.id)
+        return Resolution(principal)
+
+    async def _disabled(self) -> Resolution:
+        user = await self.cache.user_by_name("admin")
+        if user is None or not user.active:
+            return Resolution(None, "no_admin", "built-in admin user is missing")
+        return Resolution(await self.principal_for(user, "disabled"))
+
+    def _bypass_applies(self, facts: RequestFacts) -> bool:
+        if facts.raw_host not in self.bypass_hosts:
+            return False
+        if facts.forwarded or facts.headers.get(self.user_header) is not None:
+            return False
+        return not is_public(facts.peer)
+
+    async def _by_bypass(self) -> Resolution:
+        user = await self.cache.user_by_name(self.settings.auth_bypass_user)
+        if user is None or not user.active:
+            return Resolution(None, "bypass_user_unavailable",
+                              f"bypass user {self.settings.auth_bypass_user!r} is missing "
+                              "or deactivated")
+        return Resolution(await self.principal_for(user, "bypass"))
+
+    async def _by_provider(self, facts: RequestFacts) -> Resolution:
+        if not facts.peer_trusted:
+            if facts.headers.get(self.user_header) is not None:
+                self._warn_untrusted(facts)
+            return Resolution(None, "untrusted_peer",
+                              f"identity headers are only accepted from trusted proxies; "
+                              f"this request came from {facts.peer}")
+        identity = await self.services.plugins.identify(facts, self.settings)
+        if identity is None:
+            return Resolution(None, "no_identity",
+                              f"no {self.user_header} header reached pyTorrent")
+        user = await self.cache.user_by_name(identity.username)
+        if user is None or await self._needs_sync(user, identity):
+            user = await self.services.plugins.provision(identity, self.services)
+        if user is None:
+            existing = await self.cache.user_by_name(identity.username)
+            if existing is not None and not existing.active:
+                return Resolution(None, "inactive_user", "this user is deactivated")
+            return Resolution(None, "unknown_user",
+                              f"user {identity.username!r} does not exist in pyTorrent "
+                              "and auto-create is off")
+        if not user.active:
+            return Resolution(None, "inactive_user", "this user is deactivated")
+        return Resolution(await self.principal_for(user, "provider"))
+
+    async def _needs_sync(self, user: User, identity: Identity) -> bool:
+        """Cheap (cached) check whether provisioning would change this user."""
+        if not provisioning.follows_config(user):
+            return False
+        grants = await self.cache.permissions(user.id)
+        return not provisioning.in_sync(user, grants, identity, self.settings)
+
+    async def _by_session(self, facts: RequestFacts) -> Resolution:
+        cookie = facts.cookies.get(self.session_cookie)
+        if not cookie:
+            return ANONYMOUS
+        auth_id = self.load_session(cookie)
+        if not auth_id:
+            return ANONYMOUS
+        user_part, _, epoch_part = auth_id.partition(":")
+        if not (user_part.isdigit() and epoch_part.isdigit()):
+            return ANONYMOUS
+        user = await self.cache.user(int(user_part))
+        if user is None or not user.active or user.session_epoch != int(epoch_part):
+            return Resolution(None, "session_ended", "session ended; sign in again")
+        return Resolution(await self.principal_for(user, "session"))
+
+    # ------------------------------------------------------------ helpers
+
+    async def _principal(self, user_id: int, via: str, *,
+                         token_id: int | None = None) -> Principal | None:
+        user = await self.cache.user(user_id)
+        if user is None or not user.active:
+            return None
+        return await self.principal_for(user, via, token_id=token_id)
+
+    async def principal_for(self, user: User, via: str, *,
+                             token_id: int | None = None) -> Principal:
+        grants = {} if user.is_admin else await self.cache.permissions(user.id)
+        return Principal(user=user, via=via, permissions=grants,  # type: ignore[arg-type]
+                         token_id=token_id)
+
+    def _warn_untrusted(self, facts: RequestFacts) -> None:
+        moment = time.monotonic()
+        if moment - self._last_untrusted_warning >= UNTRUSTED_WARNING_INTERVAL:
+            self._last_untrusted_warning = moment
+            log.warning(
+                "ignored %s header from %s: not in auth.trusted_proxies "
+                "(PYTORRENT_AUTH_TRUSTED_PROXIES); add the proxy's address if it is yours",
+                self.user_header, facts.peer)

@@ -1,0 +1,125 @@
+"""Start-up steps shared by the server and the CLI: settings, plugins, storage, first admin."""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import sys
+from collections.abc import Mapping
+
+from .access.cache import AuthCache
+from .config import ConfigError, RawConfig, Settings, build_settings, is_private_host, read_raw
+from .passwords import hash_password
+from .plugins import AuthPlugins, make_plugin_manager
+from .services import Services
+from .storage import Store
+
+log = logging.getLogger("pytorrent")
+
+BUILTIN_ADMIN = "admin"
+
+
+def load(config_path: str | os.PathLike[str] | None = None,
+         environ: Mapping[str, str] | None = None,
+         *, provider_plugin: object | None = None) -> tuple[Settings, AuthPlugins]:
+    """Read config, load the one selected provider, and validate everything.
+
+    Raises :class:`ConfigError` with a one-line message on any problem.
+    """
+    raw = read_raw(config_path, environ)
+    return settle(raw, provider_plugin=provider_plugin)
+
+
+def settle(raw: RawConfig, *, provider_plugin: object | None = None
+           ) -> tuple[Settings, AuthPlugins]:
+    core = build_settings(raw)
+    provider = core.auth_provider if core.auth_enable else None
+    source = str(core.sources["auth.provider"])
+    pm = make_plugin_manager(provider, source=source, provider_plugin=provider_plugin)
+    plugins = AuthPlugins(pm, provider)
+    settings = build_settings(raw, plugins.settings())
+    return settings, plugins
+
+
+def secret_key(settings: Settings) -> str:
+    """The configured key, or one generated once and kept in the data dir (0600)."""
+    if settings.server_secret_key:
+        return str(settings.server_secret_key)
+    path = settings.data_dir / "secret_key"
+    try:
+        return path.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(48)
+    temporary = path.with_suffix(f".tmp{os.getpid()}")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(key)
+    try:
+        os.link(temporary, path)  # fails if another process won the race
+    except FileExistsError:
+        key = path.read_text(encoding="utf-8").strip()
+    finally:
+        temporary.unlink()
+    return key
+
+
+async def open_services(settings: Settings, plugins: AuthPlugins) -> Services:
+    """Migrate the database, ensure an admin exists, and build the shared services."""
+    store = Store.from_url(settings.database_url)
+    await store.migrate()
+    await ensure_admin(store)
+    return Services(settings=settings, store=store, cache=AuthCache(store), plugins=plugins)
+
+
+async def ensure_admin(store: Store) -> str | None:
+    """First start: create the built-in admin with a random one-time password.
+
+    Returns the password when one was created (it is printed once, never stored).
+    """
+    if await store.count_active_admins() > 0 or await store.get_user_by_name(BUILTIN_ADMIN):
+        return None
+    password = secrets.token_urlsafe(12)
+    await store.create_user(BUILTIN_ADMIN, role="admin", password_hash=hash_password(password),
+                            builtin=True, display_name="Administrator", actor="first-start")
+    message = (
+        f"created the built-in admin user '{BUILTIN_ADMIN}' with one-time password: {password}\n"
+        f"  change it now: pytorrent reset-password {BUILTIN_ADMIN}"
+    )
+    print(f"pyTorrent: {message}", file=sys.stderr, flush=True)
+    return password
+
+
+async def check_bypass_user(services: Services) -> None:
+    """Bypass settings must name an existing active user; warn about risky hosts."""
+    settings = services.settings
+    if not settings.auth_enable or not settings.auth_bypass_hosts:
+        return
+    user = await services.store.get_user_by_name(settings.auth_bypass_user)
+    source = settings.sources["auth.bypass_user"]
+    if user is None or not user.active:
+        state = "does not exist" if user is None else "is deactivated"
+        raise ConfigError(
+            f"PYTORRENT_AUTH_BYPASS_USER / [auth] bypass_user = {settings.auth_bypass_user!r} "
+            f"({source}): user {state}; bypassed requests need an existing active user. "
+            "Create or activate it (pytorrent users ...) or unset PYTORRENT_AUTH_BYPASS_HOSTS"
+        )
+    for host in settings.auth_bypass_hosts:
+        if not is_private_host(host):
+            log.warning(
+                "auth.bypass_hosts contains %r, which is not a private IP or local name: "
+                "anyone who can send that Host header skips pyTorrent auth. "
+                "List only private direct-IP addresses, never public domains.", host)
+
+
+def warn_if_open(settings: Settings, host: str) -> None:
+    if settings.auth_enable:
+        return
+    loopback = host in ("127.0.0.1", "::1", "localhost") or host.startswith("127.")
+    if not loopback:
+        log.warning(
+            "authentication is disabled (PYTORRENT_AUTH_ENABLE=false) and pyTorrent listens on "
+            "%s: anyone who can reach this address is admin. This is not meant for production; "
+            "bind to 127.0.0.1 or enable authentication.", host)

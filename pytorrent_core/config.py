@@ -1,0 +1,441 @@
+"""Settings: built-in defaults < TOML file < PYTORRENT_* environment.
+
+Every setting is declared once, as a :class:`Setting`, with its TOML key, its
+environment name, its default and a parser. Core declares its own in
+:data:`CORE_SETTINGS`; the active auth provider adds its own through the
+``pytorrent_settings`` hook. The result is one frozen :class:`Settings` that
+remembers where each value came from, so errors and ``pytorrent config show
+--sources`` can say so.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import tomllib
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+
+APP_NAME = "pytorrent"
+ENV_PREFIX = "PYTORRENT_"
+CONFIG_ENV = "PYTORRENT_CONFIG"
+
+
+class ConfigError(Exception):
+    """A setting is wrong. The message is one line: key, source, what is allowed."""
+
+
+class ValueProblem(ValueError):
+    """Raised by a parser; :func:`build_settings` adds the key and source."""
+
+
+# ---------------------------------------------------------------- parsers
+
+_TRUE = {"true", "1", "yes", "on"}
+_FALSE = {"false", "0", "no", "off"}
+
+
+def parse_bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if text in _TRUE:
+            return True
+        if text in _FALSE:
+            return False
+    raise ValueProblem("expected a boolean: true/false, 1/0, yes/no or on/off")
+
+
+def parse_str(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueProblem("expected a string")
+    return value.strip()
+
+
+def parse_optional_str(value: Any) -> str | None:
+    text = parse_str(value)
+    return text or None
+
+
+def parse_int(minimum: int, maximum: int) -> Callable[[Any], int]:
+    def parse(value: Any) -> int:
+        if isinstance(value, bool):
+            raise ValueProblem(f"expected a whole number from {minimum} to {maximum}")
+        try:
+            number = int(value.strip()) if isinstance(value, str) else int(value)
+        except (TypeError, ValueError):
+            raise ValueProblem(f"expected a whole number from {minimum} to {maximum}") from None
+        if not minimum <= number <= maximum:
+            raise ValueProblem(f"expected a whole number from {minimum} to {maximum}")
+        return number
+
+    return parse
+
+
+def parse_choice(*choices: str, aliases: Mapping[str, str] | None = None) -> Callable[[Any], str]:
+    aliases = dict(aliases or {})
+    allowed = ", ".join([*choices, *aliases])
+
+    def parse(value: Any) -> str:
+        if not isinstance(value, str):
+            raise ValueProblem(f"expected one of: {allowed}")
+        text = value.strip().lower()
+        text = aliases.get(text, text)
+        if text not in choices:
+            raise ValueProblem(f"expected one of: {allowed}")
+        return text
+
+    return parse
+
+
+def parse_list(item: Callable[[str], Any] | None = None) -> Callable[[Any], tuple[Any, ...]]:
+    """Comma-separated in the environment, an array of strings in TOML."""
+
+    def parse(value: Any) -> tuple[Any, ...]:
+        if isinstance(value, str):
+            parts = [part.strip() for part in value.split(",")]
+        elif isinstance(value, list | tuple) and all(isinstance(v, str) for v in value):
+            parts = [part.strip() for part in value]
+        else:
+            raise ValueProblem("expected a comma-separated string or an array of strings")
+        parts = [part for part in parts if part]
+        return tuple(item(part) for part in parts) if item else tuple(parts)
+
+    return parse
+
+
+def parse_origin(value: str) -> str:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.path not in ("", "/"):
+        raise ValueProblem(
+            f"{value!r} is not an origin; write scheme://host[:port], "
+            "for example https://pytorrent.example.com"
+        )
+    return f"{parts.scheme}://{parts.netloc}".lower()
+
+
+def parse_network(value: str) -> str:
+    try:
+        return str(ipaddress.ip_network(value, strict=False))
+    except ValueError:
+        raise ValueProblem(
+            f"{value!r} is not an IP address or CIDR network, for example 10.0.0.0/8"
+        ) from None
+
+
+def parse_header_name(value: Any) -> str:
+    text = parse_str(value)
+    if not text or not all(ch.isalnum() or ch in "-_" for ch in text):
+        raise ValueProblem("expected an HTTP header name such as Remote-User")
+    return text
+
+
+def parse_provider_name(value: Any) -> str:
+    text = parse_str(value).lower()
+    if not text or not all(ch.isalnum() or ch in "-_" for ch in text):
+        raise ValueProblem("expected a provider name such as local, tinyauth or proxy")
+    return text
+
+
+def parse_bypass_host(value: str) -> str:
+    text = value.strip().lower()
+    if not text or any(ch in text for ch in "/ @?#"):
+        raise ValueProblem(f"{value!r} is not a host or host:port, for example 10.11.1.11:8090")
+    return text
+
+
+# ---------------------------------------------------------------- declarations
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One configuration key. ``key`` is dotted TOML (``auth.provider``)."""
+
+    key: str
+    env: str
+    default: Any
+    parse: Callable[[Any], Any]
+    doc: str
+    secret: bool = False
+    example: str | None = None
+
+    @property
+    def name(self) -> str:
+        return self.key.replace(".", "_")
+
+
+_LEVELS = parse_choice("none", "ro", "full", aliases={"rw": "full"})
+_PRIVATE_NETWORKS = (
+    "127.0.0.0/8",
+    "::1/128",
+    "10.0.0.0/8",
+    "172.16.0.0/12",
+    "192.168.0.0/16",
+    "fc00::/7",
+)
+
+CORE_SETTINGS: tuple[Setting, ...] = (
+    Setting("server.host", "PYTORRENT_HOST", "0.0.0.0", parse_str,  # noqa: S104
+            "Address `pytorrent serve` listens on."),
+    Setting("server.port", "PYTORRENT_PORT", 8090, parse_int(1, 65535),
+            "Port `pytorrent serve` listens on."),
+    Setting("server.data_dir", "PYTORRENT_DATA_DIR", None, parse_optional_str,
+            "Folder for the database and the generated secret key. "
+            "Default: the platform's user data folder."),
+    Setting("server.secret_key", "PYTORRENT_SECRET_KEY", None, parse_optional_str,
+            "Key that signs session cookies. Default: generated once and kept in "
+            "the data folder (mode 0600).", secret=True),
+    Setting("database.path", "PYTORRENT_DB_PATH", None, parse_optional_str,
+            "SQLite database file. Default: pytorrent.db in the data folder."),
+    Setting("database.url", "PYTORRENT_DATABASE_URL", None, parse_optional_str,
+            "SQLAlchemy async URL (for example postgresql+asyncpg://...). "
+            "Overrides database.path.", secret=True),
+    Setting("auth.enable", "PYTORRENT_AUTH_ENABLE", True, parse_bool,
+            "Require authentication. false makes every request the built-in admin: "
+            "only for a trusted, private machine."),
+    Setting("auth.provider", "PYTORRENT_AUTH_PROVIDER", "local", parse_provider_name,
+            "Authentication provider: local, tinyauth, proxy or any installed "
+            "third-party provider (see `pytorrent plugins list`)."),
+    Setting("auth.proxy_user_header", "PYTORRENT_AUTH_PROXY_USER_HEADER", "Remote-User",
+            parse_header_name, "Header that carries the authenticated username "
+            "(tinyauth and proxy providers)."),
+    Setting("auth.proxy_auto_create", "PYTORRENT_AUTH_PROXY_AUTO_CREATE", False, parse_bool,
+            "Create a pyTorrent user when the external user is missing."),
+    Setting("auth.proxy_auto_create_role", "PYTORRENT_AUTH_PROXY_AUTO_CREATE_ROLE", "user",
+            parse_choice("user", "admin"), "Role for auto-created external users: user | admin."),
+    Setting("auth.proxy_auto_create_permission", "PYTORRENT_AUTH_PROXY_AUTO_CREATE_PERMISSION",
+            "none", _LEVELS, "Profile access for auto-created role=user accounts: "
+            "none | ro | rw | full (rw is an alias of full). Admins ignore it."),
+    Setting("auth.trusted_proxies", "PYTORRENT_AUTH_TRUSTED_PROXIES", _PRIVATE_NETWORKS,
+            parse_list(parse_network), "Peers (IP or CIDR) whose identity and forwarded "
+            "headers are believed. Default: loopback and private ranges."),
+    Setting("auth.bypass_hosts", "PYTORRENT_AUTH_BYPASS_HOSTS", (), parse_list(parse_bypass_host),
+            "Direct-IP Host values (host or host:port) that skip pyTorrent auth. "
+            "Private networks only; never a public hostname.",
+            example="10.11.1.11:8090,10.11.1.11"),
+    Setting("auth.bypass_user", "PYTORRENT_AUTH_BYPASS_USER", "admin", parse_str,
+            "Existing active user that bypassed requests act as."),
+    Setting("session.cookie_secure", "PYTORRENT_SESSION_COOKIE_SECURE", False, parse_bool,
+            "Send the session cookie only over HTTPS (set true behind an HTTPS proxy)."),
+    Setting("session.lifetime_hours", "PYTORRENT_SESSION_LIFETIME_HOURS", 24 * 7,
+            parse_int(1, 24 * 365), "Hours a login session lasts."),
+    Setting("proxy_fix.enable", "PYTORRENT_PROXY_FIX_ENABLE", False, parse_bool,
+            "Believe X-Forwarded-For/Proto/Host/Port/Prefix from trusted proxies."),
+    Setting("socketio.cors_allowed_origins", "PYTORRENT_SOCKETIO_CORS_ALLOWED_ORIGINS", (),
+            parse_list(parse_origin), "Extra browser origins allowed to open Socket.IO "
+            "connections. Default: same origin only.",
+            example="https://pytorrent.example.com"),
+    Setting("api.allowed_origins", "PYTORRENT_API_ALLOWED_ORIGINS", None,
+            parse_list(parse_origin), "Extra origins allowed to make unsafe API requests. "
+            "Default: socketio.cors_allowed_origins.", example="https://pytorrent.example.com"),
+)
+
+
+# ---------------------------------------------------------------- result
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a value came from: ``default``, ``file`` or ``environment``."""
+
+    kind: str
+    detail: str = ""
+
+    def __str__(self) -> str:
+        return f"{self.kind}: {self.detail}" if self.detail else self.kind
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Validated, frozen settings. Look values up by dotted key or attribute."""
+
+    values: Mapping[str, Any]
+    sources: Mapping[str, Source]
+    declared: Mapping[str, Setting]
+    config_path: Path | None = None
+    _attrs: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(
+            self, "_attrs", {key.replace(".", "_"): v for key, v in self.values.items()}
+        )
+
+    def __getattr__(self, name: str) -> Any:
+        attrs = object.__getattribute__(self, "_attrs")
+        try:
+            return attrs[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def __getitem__(self, key: str) -> Any:
+        return self.values[key]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.values.get(key, default)
+
+    @property
+    def data_dir(self) -> Path:
+        configured = self.values.get("server.data_dir")
+        return Path(configured) if configured else Path(platformdirs.user_data_dir(APP_NAME))
+
+    @property
+    def database_url(self) -> str:
+        if self.values.get("database.url"):
+            return str(self.values["database.url"])
+        path = self.values.get("database.path") or str(self.data_dir / "pytorrent.db")
+        return f"sqlite+aiosqlite:///{path}"
+
+    @property
+    def api_allowed_origins(self) -> tuple[str, ...]:
+        own = self.values.get("api.allowed_origins")
+        return tuple(own) if own is not None else tuple(self.socketio_cors_allowed_origins)
+
+    def replace(self, **changes: Any) -> Settings:
+        """A copy with some values changed (dotted keys with ``__`` or ``.``)."""
+        values = dict(self.values)
+        sources = dict(self.sources)
+        for name, value in changes.items():
+            key = name.replace("__", ".")
+            if key not in self.declared:
+                raise KeyError(key)
+            values[key] = value
+            sources[key] = Source("override")
+        return Settings(values, sources, self.declared, self.config_path)
+
+
+# ---------------------------------------------------------------- loading
+
+
+def default_config_path() -> Path:
+    return Path(platformdirs.user_config_dir(APP_NAME)) / "pytorrent.toml"
+
+
+def find_config_file(explicit: str | os.PathLike[str] | None,
+                     environ: Mapping[str, str]) -> tuple[Path | None, bool]:
+    """Return (path, must_exist). Explicit choices must exist; defaults may be missing."""
+    if explicit:
+        return Path(explicit), True
+    if environ.get(CONFIG_ENV):
+        return Path(environ[CONFIG_ENV]), True
+    local = Path("pytorrent.toml")
+    if local.is_file():
+        return local, True
+    return default_config_path(), False
+
+
+def read_config_file(path: Path | None, must_exist: bool) -> dict[str, Any]:
+    if path is None:
+        return {}
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError:
+        if must_exist:
+            raise ConfigError(
+                f"config file {path}: not found; create it with `pytorrent config init {path}` "
+                f"or unset {CONFIG_ENV}/--config"
+            ) from None
+        return {}
+    except PermissionError:
+        raise ConfigError(f"config file {path}: not readable (permission denied)") from None
+    except IsADirectoryError:
+        raise ConfigError(f"config file {path}: is a folder, not a TOML file") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path}: TOML syntax error: {exc}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"config file {path}: not UTF-8 text") from None
+
+
+def _flatten(table: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in table.items():
+        dotted = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(_flatten(value, dotted + "."))
+        else:
+            flat[dotted] = value
+    return flat
+
+
+@dataclass
+class RawConfig:
+    """The unparsed layers, kept so plugin settings can be parsed later."""
+
+    file_values: dict[str, Any]
+    environ: Mapping[str, str]
+    path: Path | None
+
+
+def read_raw(config_path: str | os.PathLike[str] | None = None,
+             environ: Mapping[str, str] | None = None) -> RawConfig:
+    environ = os.environ if environ is None else environ
+    path, must_exist = find_config_file(config_path, environ)
+    data = read_config_file(path, must_exist)
+    exists = bool(data) or (path is not None and path.is_file())
+    return RawConfig(_flatten(data), environ, path if exists else None)
+
+
+def _parse_one(setting: Setting, raw: RawConfig) -> tuple[Any, Source]:
+    if setting.env in raw.environ:
+        source = Source("environment", setting.env)
+        value = raw.environ[setting.env]
+        where = f"{setting.env}={value!r} (environment)"
+    elif setting.key in raw.file_values:
+        source = Source("file", f"{raw.path} [{setting.key}]")
+        value = raw.file_values[setting.key]
+        where = f"{setting.key} = {value!r} (file {raw.path})"
+    else:
+        return setting.default, Source("default")
+    if setting.secret:
+        where = where.replace(repr(value), "'***'")
+    try:
+        return setting.parse(value), source
+    except ValueProblem as problem:
+        raise ConfigError(f"{where}: {problem}") from None
+
+
+def build_settings(raw: RawConfig, plugin_settings: Iterable[Setting] = ()) -> Settings:
+    """Parse core and plugin settings from the raw layers; reject unknown file keys.
+
+    Keys under ``[auth.<name>]`` sections that nobody declared are allowed: they
+    belong to providers that are not active, so switching provider needs no edit.
+    """
+    by_key: dict[str, Setting] = {}
+    for setting in (*CORE_SETTINGS, *plugin_settings):
+        if setting.key in by_key:
+            raise ConfigError(f"setting {setting.key} is declared twice")
+        by_key[setting.key] = setting
+    values: dict[str, Any] = {}
+    sources: dict[str, Source] = {}
+    for key, setting in by_key.items():
+        values[key], sources[key] = _parse_one(setting, raw)
+    for key in raw.file_values:
+        if key not in by_key and not (key.startswith("auth.") and key.count(".") >= 2):
+            raise ConfigError(
+                f"{key} (file {raw.path}): unknown setting; see pytorrent.toml.example "
+                "or `pytorrent config show` for the known keys"
+            )
+    return Settings(values, sources, by_key, raw.path)
+
+
+_PRIVATE_SUFFIXES = (".local", ".lan", ".internal", ".home.arpa")
+
+
+def is_private_host(host: str) -> bool:
+    """True for IP literals in private/loopback ranges and single-label names."""
+    name = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+    name = name.strip("[]")
+    try:
+        address = ipaddress.ip_address(name)
+    except ValueError:
+        return "." not in name or name.endswith(_PRIVATE_SUFFIXES)
+    return address.is_private or address.is_loopback

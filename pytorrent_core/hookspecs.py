@@ -1,0 +1,113 @@
+"""Hook specifications: what an auth provider may implement.
+
+Exactly one provider is active at a time (the one named by ``[auth] provider``),
+plus core's own defaults in :mod:`pytorrent_core.defaults`, which run last.
+Core calls every hook through :class:`pytorrent_core.plugins.AuthPlugins`, which
+awaits ``async def`` implementations; so any hook may be sync or async.
+
+Hooks marked *first result* are called newest-first and the first
+implementation that returns something other than ``None`` wins; core's
+defaults answer when the provider does not. Hooks marked *all results* call
+every implementation and collect what they return.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Sequence
+from typing import TYPE_CHECKING
+
+import pluggy
+
+if TYPE_CHECKING:
+    from .access.facts import RequestFacts
+    from .config import Setting, Settings
+    from .models import Identity, LoginPage, LogoutAction, Principal, User
+    from .services import Services
+
+PROJECT = "pytorrent"
+
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+@hookspec
+def pytorrent_settings() -> Sequence[Setting]:
+    """Declare the provider's own settings (*all results*, sync only).
+
+    Return :class:`~pytorrent_core.config.Setting` objects with keys under
+    ``auth.<provider>.`` and env names under ``PYTORRENT_AUTH_<PROVIDER>_``.
+    They are parsed and validated with core's settings; read them back with
+    ``settings["auth.<provider>.<key>"]``.
+    """
+
+
+@hookspec
+def pytorrent_provider_info(settings: Settings) -> dict[str, object] | None:
+    """Describe the active provider (*first result*, sync only).
+
+    Return a dict with ``external`` (bool: identity comes from an upstream
+    service on each request, so pyTorrent issues no sessions and never manages
+    passwords) and ``description`` (one line for operators). ``None``: not this
+    plugin's to answer; core assumes a local, session-based provider.
+    """
+
+
+@hookspec
+def pytorrent_identify(
+    request: RequestFacts, settings: Settings
+) -> Identity | None | Awaitable[Identity | None]:
+    """Say who this request claims to be (*first result*, sync or async).
+
+    Core calls this only for requests whose TCP peer is a trusted proxy, so an
+    implementation may believe the request's headers. Return an
+    :class:`~pytorrent_core.models.Identity` or ``None`` for "no identity here".
+    Raise nothing for bad input: return ``None`` and let the request stay anonymous.
+    """
+
+
+@hookspec
+def pytorrent_authenticate(
+    username: str, password: str, request: RequestFacts, services: Services
+) -> User | None | Awaitable[User | None]:
+    """Check a username and password from the login form (*first result*, async ok).
+
+    Return the :class:`~pytorrent_core.models.User` on success, ``None`` on
+    failure (core answers with a message that does not say which part was wrong).
+    Providers without a login form do not implement this.
+    """
+
+
+@hookspec
+def pytorrent_login_page(
+    request: RequestFacts, settings: Settings, error: str | None, next_url: str
+) -> LoginPage | None | Awaitable[LoginPage | None]:
+    """Render ``GET /login`` (*first result*, sync or async).
+
+    A form-based provider returns its form; an external provider returns a page
+    explaining that sign-in is handled upstream. ``None``: core shows a generic
+    "sign-in is handled elsewhere" page with status 401.
+    """
+
+
+@hookspec
+def pytorrent_logout(
+    principal: Principal | None, request: RequestFacts, settings: Settings
+) -> LogoutAction | None | Awaitable[LogoutAction | None]:
+    """Decide what logging out means (*first result*, sync or async).
+
+    Return a :class:`~pytorrent_core.models.LogoutAction`; the web layer applies
+    it. Core's default clears the pyTorrent session and goes to ``/login``.
+    """
+
+
+@hookspec
+def pytorrent_provision(
+    identity: Identity, services: Services
+) -> User | None | Awaitable[User | None]:
+    """Map an external identity to a stored user (*first result*, async ok).
+
+    Return the user to act as, or ``None`` to refuse. Core's default follows
+    AUTH.md: an existing user is used (passwordless ones are synchronised to the
+    auto-create role and permission), a missing one is created when
+    auto-create is on, a deactivated one is refused.
+    """

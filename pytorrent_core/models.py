@@ -1,0 +1,103 @@
+"""Data that crosses layers: who a request says it is, and who it turned out to be."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+Role = Literal["admin", "user"]
+Level = Literal["none", "ro", "full"]
+Via = Literal["token", "bypass", "provider", "session", "disabled"]
+
+LEVEL_RANK: Mapping[str, int] = {"none": 0, "ro": 1, "full": 2}
+
+
+@dataclass(frozen=True)
+class Identity:
+    """What an auth provider vouches for. ``username`` is already cleaned."""
+
+    username: str
+    provider: str
+    display_name: str | None = None
+    email: str | None = None
+    groups: tuple[str, ...] = ()
+    subject: str | None = None
+
+
+@dataclass(frozen=True)
+class User:
+    """A stored user, as read from the database (never carries the password hash)."""
+
+    id: int
+    username: str
+    role: Role
+    active: bool
+    builtin: bool
+    has_password: bool
+    provider: str | None
+    session_epoch: int
+    display_name: str | None = None
+    email: str | None = None
+    groups: tuple[str, ...] = ()
+    external_subject: str | None = None
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The resolved caller. Every access check asks this, never the request."""
+
+    user: User
+    via: Via
+    # profile id -> level; key None holds the all-profiles level.
+    permissions: Mapping[int | None, Level] = field(default_factory=dict)
+    token_id: int | None = None
+
+    @property
+    def user_id(self) -> int:
+        return self.user.id
+
+    @property
+    def username(self) -> str:
+        return self.user.username
+
+    @property
+    def is_admin(self) -> bool:
+        return self.user.is_admin
+
+    def level(self, profile_id: int) -> Level:
+        if self.is_admin:
+            return "full"
+        own = self.permissions.get(profile_id)
+        every = self.permissions.get(None, "none")
+        if own is None:
+            return every
+        return own if LEVEL_RANK[own] >= LEVEL_RANK[every] else every
+
+    def can_read(self, profile_id: int) -> bool:
+        return LEVEL_RANK[self.level(profile_id)] >= LEVEL_RANK["ro"]
+
+    def can_write(self, profile_id: int) -> bool:
+        return self.level(profile_id) == "full"
+
+
+@dataclass(frozen=True)
+class LogoutAction:
+    """What logging out means; the web layer applies it (decision apart from effect)."""
+
+    clear_session: bool
+    redirect_to: str
+    message: str | None = None
+    provider_managed: bool = False
+
+
+@dataclass(frozen=True)
+class LoginPage:
+    """A provider's answer to ``GET /login``: HTML and the status to send it with."""
+
+    html: str
+    status: int = 200

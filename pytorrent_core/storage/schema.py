@@ -1,0 +1,111 @@
+"""Table definitions (SQLAlchemy Core). Changes go through a new migration."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    text,
+)
+
+metadata = MetaData()
+
+meta = Table(
+    "meta",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("username", String(128), nullable=False),
+    # lower-cased username: the unique, case-insensitive key
+    Column("username_key", String(128), nullable=False, unique=True),
+    Column("password_hash", Text, nullable=True),
+    Column("display_name", String(256), nullable=True),
+    Column("email", String(320), nullable=True),
+    Column("groups", Text, nullable=True),
+    Column("role", String(16), nullable=False, server_default="user"),
+    Column("active", Boolean, nullable=False, server_default=text("1")),
+    Column("builtin", Boolean, nullable=False, server_default=text("0")),
+    Column("provider", String(64), nullable=True),
+    Column("external_subject", String(256), nullable=True),
+    Column("session_epoch", Integer, nullable=False, server_default="1"),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+profiles = Table(
+    "profiles",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(128), nullable=False, unique=True),
+    Column("scgi_url", String(1024), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+profile_permissions = Table(
+    "profile_permissions",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    # NULL means every profile
+    Column("profile_id", Integer, ForeignKey("profiles.id", ondelete="CASCADE"), nullable=True),
+    Column("level", String(8), nullable=False),
+    UniqueConstraint("user_id", "profile_id", name="uq_permission_user_profile"),
+    Index(
+        "uq_permission_user_all",
+        "user_id",
+        unique=True,
+        sqlite_where=text("profile_id IS NULL"),
+        postgresql_where=text("profile_id IS NULL"),
+    ),
+)
+
+preferences = Table(
+    "preferences",
+    metadata,
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("active_profile_id", Integer,
+           ForeignKey("profiles.id", ondelete="SET NULL"), nullable=True),
+    Column("data", Text, nullable=False, server_default="{}"),
+)
+
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(128), nullable=False),
+    Column("prefix", String(16), nullable=False),
+    Column("digest", String(64), nullable=False, unique=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=True),
+    Column("last_used_at", DateTime(timezone=True), nullable=True),
+    Column("revoked_at", DateTime(timezone=True), nullable=True),
+)
+
+audit_events = Table(
+    "audit_events",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("actor", String(128), nullable=True),
+    Column("action", String(64), nullable=False),
+    Column("target", String(256), nullable=True),
+    Column("detail", Text, nullable=True),
+    Column("remote_addr", String(64), nullable=True),
+)

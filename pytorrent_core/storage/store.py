@@ -1,0 +1,495 @@
+"""The one gateway to the database: users, permissions, profiles, tokens, audit.
+
+Every write that can change who someone is or what they may do bumps the
+``auth_generation`` counter in the same transaction; servers watch it to drop
+cached principals (see :mod:`pytorrent_core.access.cache`), so a change made by
+the CLI in another process reaches a running server too.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Integer, Text, cast, delete, event, func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from ..models import Level, Role, User
+from . import schema
+from .migrations import apply_migrations
+
+_USER_COLUMNS = (
+    schema.users.c.id,
+    schema.users.c.username,
+    schema.users.c.role,
+    schema.users.c.active,
+    schema.users.c.builtin,
+    schema.users.c.password_hash.isnot(None).label("has_password"),
+    schema.users.c.provider,
+    schema.users.c.session_epoch,
+    schema.users.c.display_name,
+    schema.users.c.email,
+    schema.users.c.groups,
+    schema.users.c.external_subject,
+)
+
+
+class StoreError(Exception):
+    """A write was refused: ``field`` names the offending input."""
+
+    def __init__(self, message: str, field: str | None = None, status: int = 400) -> None:
+        super().__init__(message)
+        self.field = field
+        self.status = status
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _user(row: Any) -> User:
+    return User(
+        id=row.id,
+        username=row.username,
+        role=row.role,
+        active=bool(row.active),
+        builtin=bool(row.builtin),
+        has_password=bool(row.has_password),
+        provider=row.provider,
+        session_epoch=row.session_epoch,
+        display_name=row.display_name,
+        email=row.email,
+        groups=tuple(json.loads(row.groups)) if row.groups else (),
+        external_subject=row.external_subject,
+    )
+
+
+@dataclass(frozen=True)
+class Profile:
+    id: int
+    name: str
+    scgi_url: str
+
+
+@dataclass(frozen=True)
+class TokenRecord:
+    id: int
+    user_id: int
+    name: str
+    prefix: str
+    created_at: datetime
+    expires_at: datetime | None
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+    def is_live(self, at: datetime | None = None) -> bool:
+        at = at or now()
+        return self.revoked_at is None and (self.expires_at is None or _aware(self.expires_at) > at)
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _token(row: Any) -> TokenRecord:
+    return TokenRecord(
+        id=row.id, user_id=row.user_id, name=row.name, prefix=row.prefix,
+        created_at=_aware(row.created_at),
+        expires_at=_aware(row.expires_at) if row.expires_at else None,
+        last_used_at=_aware(row.last_used_at) if row.last_used_at else None,
+        revoked_at=_aware(row.revoked_at) if row.revoked_at else None,
+    )
+
+
+def make_engine(url: str) -> AsyncEngine:
+    if url.startswith("sqlite"):
+        path = url.split(":///", 1)[1] if ":///" in url else ""
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_async_engine(url, connect_args={"timeout": 30})
+
+        @event.listens_for(engine.sync_engine, "connect")
+        def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+            cursor = dbapi_conn.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.close()
+
+        return engine
+    return create_async_engine(url, pool_pre_ping=True)
+
+
+class Store:
+    """Async data access. One per process; cheap methods, one transaction each."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self._listeners: list[Callable[[], None]] = []
+
+    @classmethod
+    def from_url(cls, url: str) -> Store:
+        return cls(make_engine(url))
+
+    async def migrate(self) -> list[int]:
+        async with self.engine.begin() as conn:
+            return await conn.run_sync(apply_migrations)
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+    # ------------------------------------------------------------ generation
+
+    async def generation(self) -> int:
+        async with self.engine.connect() as conn:
+            value = await conn.scalar(
+                select(schema.meta.c.value).where(schema.meta.c.key == "auth_generation")
+            )
+        return int(value or 0)
+
+    def on_change(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` after every committed change to users, grants or tokens."""
+        self._listeners.append(callback)
+
+    @asynccontextmanager
+    async def _write(self) -> AsyncIterator[AsyncConnection]:
+        """A transaction that bumps the auth generation and, once committed, tells listeners."""
+        async with self.engine.begin() as conn:
+            yield conn
+            await self._bump(conn)
+        for callback in self._listeners:
+            callback()
+
+    @staticmethod
+    async def _bump(conn: AsyncConnection) -> None:
+        await conn.execute(
+            update(schema.meta)
+            .where(schema.meta.c.key == "auth_generation")
+            .values(value=cast(cast(schema.meta.c.value, Integer) + 1, Text))
+        )
+
+    # ------------------------------------------------------------ users
+
+    async def get_user(self, user_id: int) -> User | None:
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(
+                select(*_USER_COLUMNS).where(schema.users.c.id == user_id))).first()
+        return _user(row) if row else None
+
+    async def get_user_by_name(self, username: str) -> User | None:
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(
+                select(*_USER_COLUMNS).where(schema.users.c.username_key == username.lower())
+            )).first()
+        return _user(row) if row else None
+
+    async def password_hash(self, user_id: int) -> str | None:
+        async with self.engine.connect() as conn:
+            return await conn.scalar(
+                select(schema.users.c.password_hash).where(schema.users.c.id == user_id))
+
+    async def list_users(self) -> list[User]:
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(select(*_USER_COLUMNS).order_by(schema.users.c.id))
+            return [_user(row) for row in rows]
+
+    async def count_active_admins(self, conn: AsyncConnection | None = None) -> int:
+        query = select(func.count()).select_from(schema.users).where(
+            schema.users.c.role == "admin", schema.users.c.active.is_(True))
+        if conn is not None:
+            return int(await conn.scalar(query) or 0)
+        async with self.engine.connect() as own:
+            return int(await own.scalar(query) or 0)
+
+    async def create_user(
+        self,
+        username: str,
+        *,
+        role: Role = "user",
+        password_hash: str | None = None,
+        display_name: str | None = None,
+        email: str | None = None,
+        groups: Iterable[str] = (),
+        provider: str | None = None,
+        external_subject: str | None = None,
+        builtin: bool = False,
+        active: bool = True,
+        permissions: Mapping[int | None, Level] | None = None,
+        actor: str | None = None,
+    ) -> User:
+        """Insert a user; raise StoreError(field="username", status=409) if taken."""
+        stamp = now()
+        groups = list(groups)
+        try:
+            async with self._write() as conn:
+                result = await conn.execute(schema.users.insert().values(
+                    username=username, username_key=username.lower(),
+                    password_hash=password_hash, display_name=display_name, email=email,
+                    groups=json.dumps(groups) if groups else None, role=role, active=active,
+                    builtin=builtin, provider=provider, external_subject=external_subject,
+                    session_epoch=1, created_at=stamp, updated_at=stamp,
+                ))
+                user_id = result.inserted_primary_key[0]
+                if permissions:
+                    await self._write_permissions(conn, user_id, permissions)
+                await self._audit(conn, actor, "user.create", username)
+        except IntegrityError:
+            raise StoreError(f"user {username!r} already exists", "username", 409) from None
+        user = await self.get_user(user_id)
+        assert user is not None
+        return user
+
+    async def update_user(self, user_id: int, *, actor: str | None = None,
+                          **fields: Any) -> User:
+        """Change fields; a change to role, active or password ends the user's sessions.
+
+        Accepts: username, display_name, email, groups, role, active, password_hash,
+        provider, external_subject. Refuses changes that would leave no active admin.
+        """
+        allowed = {"username", "display_name", "email", "groups", "role", "active",
+                   "password_hash", "provider", "external_subject"}
+        unknown = set(fields) - allowed
+        if unknown:
+            raise TypeError(f"unknown user fields: {sorted(unknown)}")
+        async with self._write() as conn:
+            row = (await conn.execute(
+                select(*_USER_COLUMNS).where(schema.users.c.id == user_id))).first()
+            if row is None:
+                raise StoreError("no such user", "id", 404)
+            user = _user(row)
+            values: dict[str, Any] = {}
+            for key, value in fields.items():
+                if key == "groups":
+                    value = json.dumps(list(value)) if value else None
+                values[key] = value
+            if "username" in values:
+                if user.builtin and values["username"] != user.username:
+                    raise StoreError("the built-in admin cannot be renamed", "username")
+                values["username_key"] = values["username"].lower()
+            demoting = values.get("role", user.role) != "admin" or not values.get(
+                "active", user.active)
+            if user.is_admin and user.active and demoting:
+                if user.builtin:
+                    raise StoreError("the built-in admin cannot be demoted or deactivated",
+                                     "role" if "role" in values else "active")
+                if await self.count_active_admins(conn) <= 1:
+                    raise StoreError("the last active admin cannot be demoted or deactivated",
+                                     "role" if "role" in values else "active")
+            ends_sessions = (
+                values.get("role", user.role) != user.role
+                or bool(values.get("active", user.active)) != user.active
+                or "password_hash" in values
+            )
+            if ends_sessions:
+                values["session_epoch"] = user.session_epoch + 1
+            values["updated_at"] = now()
+            try:
+                await conn.execute(
+                    update(schema.users).where(schema.users.c.id == user_id).values(**values))
+            except IntegrityError:
+                raise StoreError(f"user {values.get('username')!r} already exists",
+                                 "username", 409) from None
+            await self._audit(conn, actor, "user.update", user.username,
+                              sorted(k for k in fields if k != "password_hash")
+                              + (["password"] if "password_hash" in fields else []))
+        updated = await self.get_user(user_id)
+        assert updated is not None
+        return updated
+
+    async def set_password_hash_quietly(self, user_id: int, password_hash: str) -> None:
+        """Rehash on login: same password, new parameters; sessions stay valid."""
+        async with self.engine.begin() as conn:
+            await conn.execute(update(schema.users).where(schema.users.c.id == user_id)
+                               .values(password_hash=password_hash))
+
+    async def delete_user(self, user_id: int, *, actor: str | None = None) -> None:
+        async with self._write() as conn:
+            row = (await conn.execute(
+                select(*_USER_COLUMNS).where(schema.users.c.id == user_id))).first()
+            if row is None:
+                raise StoreError("no such user", "id", 404)
+            user = _user(row)
+            if user.builtin:
+                raise StoreError("the built-in admin cannot be deleted", "id")
+            if user.is_admin and user.active and await self.count_active_admins(conn) <= 1:
+                raise StoreError("the last active admin cannot be deleted", "id")
+            await conn.execute(delete(schema.users).where(schema.users.c.id == user_id))
+            await self._audit(conn, actor, "user.delete", user.username)
+
+    # ------------------------------------------------------------ permissions
+
+    async def permissions(self, user_id: int) -> dict[int | None, Level]:
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(
+                select(schema.profile_permissions.c.profile_id,
+                       schema.profile_permissions.c.level)
+                .where(schema.profile_permissions.c.user_id == user_id))
+            return {row.profile_id: row.level for row in rows}
+
+    async def set_permissions(self, user_id: int, permissions: Mapping[int | None, Level],
+                              *, actor: str | None = None) -> None:
+        """Replace the user's grants. Key None = all profiles; level none = no row."""
+        async with self._write() as conn:
+            await self._write_permissions(conn, user_id, permissions)
+            await self._audit(conn, actor, "user.permissions", str(user_id),
+                              {str(k): v for k, v in permissions.items()})
+
+    @staticmethod
+    async def _write_permissions(conn: AsyncConnection, user_id: int,
+                                 permissions: Mapping[int | None, Level]) -> None:
+        await conn.execute(delete(schema.profile_permissions)
+                           .where(schema.profile_permissions.c.user_id == user_id))
+        rows = [{"user_id": user_id, "profile_id": pid, "level": level}
+                for pid, level in permissions.items() if level != "none"]
+        if rows:
+            await conn.execute(schema.profile_permissions.insert(), rows)
+
+    # ------------------------------------------------------------ profiles
+
+    async def list_profiles(self) -> list[Profile]:
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(select(schema.profiles.c.id, schema.profiles.c.name,
+                                             schema.profiles.c.scgi_url)
+                                      .order_by(schema.profiles.c.name))
+            return [Profile(row.id, row.name, row.scgi_url) for row in rows]
+
+    async def get_profile(self, profile_id: int) -> Profile | None:
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(
+                select(schema.profiles.c.id, schema.profiles.c.name, schema.profiles.c.scgi_url)
+                .where(schema.profiles.c.id == profile_id))).first()
+        return Profile(row.id, row.name, row.scgi_url) if row else None
+
+    async def create_profile(self, name: str, scgi_url: str, *,
+                             actor: str | None = None) -> Profile:
+        stamp = now()
+        try:
+            async with self._write() as conn:
+                result = await conn.execute(schema.profiles.insert().values(
+                    name=name, scgi_url=scgi_url, created_at=stamp, updated_at=stamp))
+                await self._audit(conn, actor, "profile.create", name)
+        except IntegrityError:
+            raise StoreError(f"profile {name!r} already exists", "name", 409) from None
+        return Profile(result.inserted_primary_key[0], name, scgi_url)
+
+    async def update_profile(self, profile_id: int, *, actor: str | None = None,
+                             **fields: Any) -> Profile:
+        fields = {k: v for k, v in fields.items() if k in ("name", "scgi_url")}
+        try:
+            async with self._write() as conn:
+                result = await conn.execute(
+                    update(schema.profiles).where(schema.profiles.c.id == profile_id)
+                    .values(**fields, updated_at=now()))
+                if result.rowcount == 0:
+                    raise StoreError("no such profile", "id", 404)
+                await self._audit(conn, actor, "profile.update", str(profile_id))
+        except IntegrityError:
+            raise StoreError(f"profile {fields.get('name')!r} already exists",
+                             "name", 409) from None
+        profile = await self.get_profile(profile_id)
+        assert profile is not None
+        return profile
+
+    async def delete_profile(self, profile_id: int, *, actor: str | None = None) -> None:
+        async with self._write() as conn:
+            result = await conn.execute(
+                delete(schema.profiles).where(schema.profiles.c.id == profile_id))
+            if result.rowcount == 0:
+                raise StoreError("no such profile", "id", 404)
+            await self._audit(conn, actor, "profile.delete", str(profile_id))
+
+    # ------------------------------------------------------------ preferences
+
+    async def active_profile(self, user_id: int) -> int | None:
+        async with self.engine.connect() as conn:
+            return await conn.scalar(
+                select(schema.preferences.c.active_profile_id)
+                .where(schema.preferences.c.user_id == user_id))
+
+    async def set_active_profile(self, user_id: int, profile_id: int | None) -> None:
+        async with self.engine.begin() as conn:
+            result = await conn.execute(
+                update(schema.preferences).where(schema.preferences.c.user_id == user_id)
+                .values(active_profile_id=profile_id))
+            if result.rowcount == 0:
+                await conn.execute(schema.preferences.insert().values(
+                    user_id=user_id, active_profile_id=profile_id, data="{}"))
+
+    # ------------------------------------------------------------ API tokens
+
+    async def create_token(self, user_id: int, name: str, prefix: str, digest: str,
+                           expires_at: datetime | None, *,
+                           actor: str | None = None) -> TokenRecord:
+        stamp = now()
+        async with self.engine.begin() as conn:
+            result = await conn.execute(schema.api_tokens.insert().values(
+                user_id=user_id, name=name, prefix=prefix, digest=digest,
+                created_at=stamp, expires_at=expires_at))
+            await self._audit(conn, actor, "token.create", f"{user_id}:{name}")
+        return TokenRecord(result.inserted_primary_key[0], user_id, name, prefix, stamp,
+                           expires_at, None, None)
+
+    async def token_by_digest(self, digest: str) -> TokenRecord | None:
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(
+                select(schema.api_tokens).where(schema.api_tokens.c.digest == digest))).first()
+        return _token(row) if row else None
+
+    async def list_tokens(self, user_id: int) -> list[TokenRecord]:
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(select(schema.api_tokens)
+                                      .where(schema.api_tokens.c.user_id == user_id)
+                                      .order_by(schema.api_tokens.c.id))
+            return [_token(row) for row in rows]
+
+    async def revoke_token(self, user_id: int, token_id: int, *,
+                           actor: str | None = None) -> None:
+        async with self._write() as conn:
+            result = await conn.execute(
+                update(schema.api_tokens)
+                .where(schema.api_tokens.c.id == token_id,
+                       schema.api_tokens.c.user_id == user_id,
+                       schema.api_tokens.c.revoked_at.is_(None))
+                .values(revoked_at=now()))
+            if result.rowcount == 0:
+                raise StoreError("no such live token", "token_id", 404)
+            await self._audit(conn, actor, "token.revoke", f"{user_id}:{token_id}")
+
+    async def touch_tokens(self, used: Mapping[int, datetime]) -> None:
+        """Write batched ``last_used_at`` values (one transaction for many tokens)."""
+        if not used:
+            return
+        async with self.engine.begin() as conn:
+            for token_id, moment in used.items():
+                await conn.execute(update(schema.api_tokens)
+                                   .where(schema.api_tokens.c.id == token_id)
+                                   .values(last_used_at=moment))
+
+    # ------------------------------------------------------------ audit
+
+    async def audit(self, action: str, *, actor: str | None = None, target: str | None = None,
+                    detail: Any = None, remote_addr: str | None = None) -> None:
+        async with self.engine.begin() as conn:
+            await self._audit(conn, actor, action, target, detail, remote_addr)
+
+    @staticmethod
+    async def _audit(conn: AsyncConnection, actor: str | None, action: str,
+                     target: str | None, detail: Any = None,
+                     remote_addr: str | None = None) -> None:
+        await conn.execute(schema.audit_events.insert().values(
+            at=now(), actor=actor, action=action, target=target,
+            detail=json.dumps(detail) if detail is not None else None,
+            remote_addr=remote_addr))
+
+    async def audit_events(self, limit: int = 100) -> list[dict[str, Any]]:
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(select(schema.audit_events)
+                                      .order_by(schema.audit_events.c.id.desc()).limit(limit))
+            return [dict(row._mapping) for row in rows]

@@ -1,0 +1,191 @@
+"""Application factory: Quart for pages and REST, python-socketio beside it."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import socketio
+from quart import Quart, g, jsonify, redirect, render_template, request
+from quart_auth import QuartAuth
+from werkzeug.exceptions import HTTPException
+
+from ..access.facts import RequestFacts, TrustedNetworks, facts_from_scope
+from ..access.origin import origin_allowed
+from ..access.policy import Need, check, need_of, requires
+from ..access.resolver import Resolution, Resolver
+from ..bootstrap import check_bypass_user, open_services, secret_key
+from ..config import Settings
+from ..plugins import AuthPlugins
+from ..services import Services
+from ..storage import StoreError
+
+log = logging.getLogger("pytorrent")
+
+SESSION_COOKIE = "pytorrent_session"
+HERE = Path(__file__).parent
+
+
+class PyTorrentApp(socketio.ASGIApp):
+    """The ASGI application: Socket.IO at /socket.io/, everything else to Quart."""
+
+    quart: Quart
+    sio: socketio.AsyncServer
+
+    @property
+    def services(self) -> Services:
+        return self.quart.extensions["pytorrent"]["services"]
+
+    @property
+    def resolver(self) -> Resolver:
+        return self.quart.extensions["pytorrent"]["resolver"]
+
+
+def create_app(settings: Settings, plugins: AuthPlugins) -> PyTorrentApp:
+    quart = Quart(__name__, template_folder=str(HERE / "templates"),
+                  static_folder=str(HERE / "static"))
+    quart.secret_key = secret_key(settings)
+    quart.config.update(
+        MAX_CONTENT_LENGTH=1024 * 1024,
+        QUART_AUTH_COOKIE_NAME=SESSION_COOKIE,
+        QUART_AUTH_COOKIE_SECURE=bool(settings.session_cookie_secure),
+        QUART_AUTH_COOKIE_SAMESITE="Lax",
+        QUART_AUTH_COOKIE_HTTP_ONLY=True,
+        QUART_AUTH_DURATION=int(settings.session_lifetime_hours) * 3600,
+        QUART_AUTH_MODE="cookie",
+        PERMANENT_SESSION_LIFETIME=timedelta(hours=int(settings.session_lifetime_hours)),
+    )
+    auth = QuartAuth(quart)
+    trusted = TrustedNetworks(settings.auth_trusted_proxies)
+    state: dict[str, Any] = {"settings": settings, "plugins": plugins, "auth": auth,
+                             "trusted": trusted}
+    quart.extensions["pytorrent"] = state
+
+    def load_session(cookie: str) -> str | None:
+        return auth.load_token(cookie, quart)
+
+    def facts_for_request() -> RequestFacts:
+        return facts_from_scope(request.scope, trusted=trusted,
+                                proxy_fix=bool(settings.proxy_fix_enable),
+                                headers=request.headers, cookies=request.cookies)
+
+    sio = socketio.AsyncServer(
+        async_mode="asgi",
+        cors_allowed_origins=_socketio_origin_check(settings, trusted),
+        logger=False,
+        engineio_logger=False,
+    )
+    state["sio"] = sio
+
+    @quart.before_serving
+    async def start() -> None:
+        services = await open_services(settings, plugins)
+        state["services"] = services
+        state["resolver"] = Resolver(services, load_session, SESSION_COOKIE)
+        await check_bypass_user(services)
+        services.cache.listeners.append(state["realtime"].schedule_recheck)
+        await services.cache.start()
+
+    @quart.after_serving
+    async def stop() -> None:
+        services: Services | None = state.get("services")
+        if services is not None:
+            await services.cache.stop()
+            await services.store.close()
+
+    @quart.before_request
+    async def authorise() -> Any:
+        view = quart.view_functions.get(request.endpoint or "")
+        if view is None:
+            return None  # 404/405 follow; nothing is served
+        need = need_of(view)
+        if need is None:
+            log.error("route %s declares no access requirement; refusing", request.endpoint)
+            return _error(500, "internal error")
+        facts = facts_for_request()
+        g.facts = facts
+        resolution: Resolution = await state["resolver"].resolve(facts)
+        g.resolution = resolution
+        g.principal = resolution.principal
+        if need is Need.PUBLIC:
+            return None
+        if not origin_allowed(facts, resolution.principal, settings.api_allowed_origins):
+            return _error(403, "cross-origin request refused: Origin/Referer does not match "
+                               "this site or PYTORRENT_API_ALLOWED_ORIGINS")
+        profile_id = (request.view_args or {}).get("profile_id")
+        denied = check(resolution.principal, need, profile_id)
+        if denied is None:
+            return None
+        if denied.status == 401 and not facts.is_api:
+            return await unauthenticated_page(facts, resolution)
+        return _error(denied.status, denied.reason if denied.status != 401
+                      else resolution.detail or denied.reason)
+
+    async def unauthenticated_page(facts: RequestFacts, resolution: Resolution) -> Any:
+        if not state["resolver"].external:
+            from urllib.parse import quote
+
+            return redirect(f"/login?next={quote(facts.path, safe='/')}")
+        return await render_template("unauthenticated.html", resolution=resolution,
+                                     header=settings.auth_proxy_user_header,
+                                     peer=facts.peer), 401
+
+    @quart.errorhandler(StoreError)
+    async def store_error(error: StoreError) -> Any:
+        return jsonify(error=str(error), field=error.field), error.status
+
+    @quart.errorhandler(HTTPException)
+    async def http_error(error: HTTPException) -> Any:
+        return _error(error.code or 500, error.description or error.name)
+
+    @quart.errorhandler(Exception)
+    async def unexpected(error: Exception) -> Any:
+        log.exception("unhandled error")
+        return _error(500, "internal error")
+
+    @quart.get("/api/health")
+    @requires(Need.PUBLIC)
+    async def health() -> Any:
+        return jsonify(status="ok")
+
+    send_static = quart.view_functions["static"]
+
+    @requires(Need.PUBLIC)
+    async def static(filename: str) -> Any:
+        return await send_static(filename)
+
+    quart.view_functions["static"] = static
+
+    from . import routes
+
+    routes.register(quart)
+
+    app = PyTorrentApp(sio, other_asgi_app=quart)
+    app.quart = quart
+    app.sio = sio
+    from .realtime import register as register_realtime
+
+    register_realtime(sio, state, trusted, settings)
+    return app
+
+
+def _error(status: int, message: str) -> Any:
+    if request.path.startswith("/api/") or request.accept_mimetypes.best == "application/json":
+        return jsonify(error=message), status
+    return message, status, {"Content-Type": "text/plain; charset=utf-8"}
+
+
+def _socketio_origin_check(settings: Settings, trusted: TrustedNetworks) -> Any:
+    allowed = tuple(settings.socketio_cors_allowed_origins)
+
+    def allow(origin: str | None, environ: dict[str, Any]) -> bool:
+        if not origin:
+            return True  # not a browser cross-site request; the resolver still decides
+        facts = facts_from_scope(environ["asgi.scope"], trusted=trusted,
+                                 proxy_fix=bool(settings.proxy_fix_enable))
+        origin = origin.rstrip("/").lower()
+        return origin == facts.origin.lower() or origin in allowed
+
+    return allow

@@ -1,0 +1,125 @@
+"""Socket.IO: connect and every event go through the same resolver as REST.
+
+A connection keeps the facts it connected with; each event re-resolves them
+(cheap: cached), and any change to users, grants or tokens re-checks every live
+connection so a revoked token or deactivated user is dropped at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import socketio
+
+from ..access.facts import RequestFacts, TrustedNetworks, facts_from_scope
+from ..access.policy import Denied, Need, check
+from ..config import Settings
+from ..models import Principal
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[str, Principal, Any], Awaitable[Any]]
+
+
+class Realtime:
+    def __init__(self, sio: socketio.AsyncServer, state: dict[str, Any],
+                 trusted: TrustedNetworks, settings: Settings) -> None:
+        self.sio = sio
+        self.state = state
+        self.trusted = trusted
+        self.settings = settings
+        self.facts: dict[str, RequestFacts] = {}
+        self._recheck: asyncio.Task[None] | None = None
+
+    async def resolve(self, facts: RequestFacts) -> Principal | None:
+        resolution = await self.state["resolver"].resolve(facts)
+        return resolution.principal
+
+    async def connect(self, sid: str, environ: dict[str, Any], auth: Any) -> None:
+        facts = facts_from_scope(environ["asgi.scope"], trusted=self.trusted,
+                                 proxy_fix=bool(self.settings.proxy_fix_enable),
+                                 socket_auth=auth if isinstance(auth, dict) else None)
+        resolution = await self.state["resolver"].resolve(facts)
+        if resolution.principal is None:
+            raise socketio.exceptions.ConnectionRefusedError(
+                resolution.detail or "authentication required")
+        self.facts[sid] = facts
+        await self.sio.save_session(sid, {"user_id": resolution.principal.user_id})
+        await self.sio.emit("hello", {"username": resolution.principal.username}, to=sid)
+
+    async def disconnect(self, sid: str, *args: Any) -> None:
+        self.facts.pop(sid, None)
+
+    async def authorise(self, sid: str, need: Need,
+                        profile_id: int | None = None) -> tuple[Principal | None, Denied | None]:
+        facts = self.facts.get(sid)
+        principal = await self.resolve(facts) if facts is not None else None
+        denied = check(principal, need, profile_id)
+        if principal is None:
+            await self.sio.disconnect(sid)
+        return principal, denied
+
+    def on(self, event: str, need: Need) -> Callable[[Handler], Handler]:
+        """Register an event handler that runs only when ``need`` is met.
+
+        For profile needs the payload must carry ``profile_id``. The handler gets
+        (sid, principal, data); a refusal answers ``{"error": ..., "status": ...}``.
+        """
+
+        def register(handler: Handler) -> Handler:
+            async def guarded(sid: str, data: Any = None) -> Any:
+                profile_id = None
+                if need in (Need.PROFILE_READ, Need.PROFILE_WRITE):
+                    raw = data.get("profile_id") if isinstance(data, dict) else None
+                    profile_id = raw if isinstance(raw, int) and not isinstance(raw, bool) \
+                        else None
+                principal, denied = await self.authorise(sid, need, profile_id)
+                if denied is not None or principal is None:
+                    denied = denied or Denied(401, "authentication required")
+                    return {"error": denied.reason, "status": denied.status}
+                return await handler(sid, principal, data)
+
+            self.sio.on(event, guarded)
+            return handler
+
+        return register
+
+    def schedule_recheck(self) -> None:
+        """After any auth change: drop connections whose principal no longer resolves."""
+        if self._recheck is None or self._recheck.done():
+            try:
+                self._recheck = asyncio.get_running_loop().create_task(self._recheck_all())
+            except RuntimeError:
+                return
+
+    async def _recheck_all(self) -> None:
+        await asyncio.sleep(0)  # let the change that triggered us finish first
+        for sid, facts in list(self.facts.items()):
+            if await self.resolve(facts) is None:
+                log.info("dropping Socket.IO connection %s: no longer authorised", sid)
+                self.facts.pop(sid, None)
+                await self.sio.disconnect(sid)
+
+
+def register(sio: socketio.AsyncServer, state: dict[str, Any], trusted: TrustedNetworks,
+             settings: Settings) -> Realtime:
+    realtime = Realtime(sio, state, trusted, settings)
+    state["realtime"] = realtime
+    sio.on("connect", realtime.connect)
+    sio.on("disconnect", realtime.disconnect)
+
+    @realtime.on("profile:join", Need.PROFILE_READ)
+    async def join(sid: str, principal: Principal, data: Any) -> Any:
+        room = f"profile:{data['profile_id']}"
+        await sio.enter_room(sid, room)
+        return {"ok": True, "room": room}
+
+    @realtime.on("whoami", Need.USER)
+    async def whoami(sid: str, principal: Principal, data: Any) -> Any:
+        return {"username": principal.username, "role": principal.user.role,
+                "via": principal.via}
+
+    return realtime

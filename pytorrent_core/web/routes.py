@@ -1,0 +1,175 @@
+"""Pages and the session API: index, login, logout, who-am-I.
+
+The provider decides (login page, credential check, logout meaning) through
+hooks; these views only apply the decision.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit
+
+from quart import Quart, current_app, g, jsonify, redirect, render_template, request
+from quart_auth import AuthUser, login_user, logout_user
+
+from ..access.origin import request_origin
+from ..access.policy import Need, requires
+from ..models import LoginPage, LogoutAction, Principal, User
+
+GENERIC_LOGIN_FAILURE = "Invalid username or password."
+
+
+def _state() -> dict[str, Any]:
+    return current_app.extensions["pytorrent"]
+
+
+def safe_next(target: str | None) -> str:
+    """Only same-site absolute paths; everything else goes to the main page."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return "/"
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc:
+        return "/"
+    return target
+
+
+def principal_json(principal: Principal) -> dict[str, Any]:
+    user = principal.user
+    return {
+        "id": user.id,
+        "username": user.username,
+        "display_name": user.display_name,
+        "email": user.email,
+        "role": user.role,
+        "via": principal.via,
+        "builtin": user.builtin,
+        "provider": user.provider,
+        "permissions": {("*" if k is None else str(k)): v
+                        for k, v in principal.permissions.items()},
+    }
+
+
+def _foreign_origin() -> bool:
+    origin = request_origin(g.facts)
+    return origin is not None and origin != g.facts.origin.lower() and \
+        origin not in _state()["settings"].api_allowed_origins
+
+
+def start_session(user: User) -> None:
+    login_user(AuthUser(f"{user.id}:{user.session_epoch}"))
+
+
+async def _authenticate(username: str, password: str) -> User | None:
+    state = _state()
+    services = state["services"]
+    return await services.plugins.authenticate(username, password, g.facts, services)
+
+
+def register(app: Quart) -> None:
+    @app.get("/")
+    @requires(Need.USER)
+    async def index() -> Any:
+        principal: Principal = g.principal
+        state = _state()
+        services = state["services"]
+        info = services.plugins.provider_info(state["settings"])
+        store = services.store
+        active = await store.active_profile(principal.user_id)
+        visible = [p for p in await store.list_profiles() if principal.can_read(p.id)]
+        if active is not None and not principal.can_read(active):
+            active = None
+        show_picker = active is None and bool(visible)
+        return await render_template(
+            "index.html",
+            principal=principal,
+            external=bool(info["external"]),
+            profiles=visible,
+            active_profile=active,
+            show_picker=show_picker,
+        )
+
+    @app.get("/login")
+    @requires(Need.PUBLIC)
+    async def login_form() -> Any:
+        return await _login_page(error=None, status=None)
+
+    async def _login_page(error: str | None, status: int | None) -> Any:
+        state = _state()
+        next_url = safe_next(request.args.get("next"))
+        page: LoginPage | None = await state["services"].plugins.login_page(
+            g.facts, state["settings"], error, next_url)
+        if page is None:
+            return await render_template("unauthenticated.html", resolution=g.resolution,
+                                         header=state["settings"].auth_proxy_user_header,
+                                         peer=g.facts.peer), 401
+        return page.html, status or page.status, {"Content-Type": "text/html; charset=utf-8"}
+
+    @app.post("/login")
+    @requires(Need.PUBLIC)
+    async def login_submit() -> Any:
+        if _foreign_origin():
+            return "cross-origin login refused", 403
+        form = await request.form
+        user = await _authenticate(form.get("username", ""), form.get("password", ""))
+        if user is None:
+            return await _login_page(error=GENERIC_LOGIN_FAILURE, status=401)
+        start_session(user)
+        return redirect(safe_next(form.get("next") or request.args.get("next")))
+
+    @app.post("/api/auth/login")
+    @requires(Need.PUBLIC)
+    async def api_login() -> Any:
+        if _foreign_origin():
+            return jsonify(error="cross-origin login refused"), 403
+        data = await request.get_json(silent=True)
+        if not isinstance(data, dict):
+            return jsonify(error="expected a JSON object with username and password"), 400
+        username, password = data.get("username"), data.get("password")
+        if not isinstance(username, str) or not username.strip():
+            return jsonify(error="username is required", field="username"), 400
+        if not isinstance(password, str) or not password:
+            return jsonify(error="password is required", field="password"), 400
+        user = await _authenticate(username, password)
+        if user is None:
+            return jsonify(error=GENERIC_LOGIN_FAILURE), 401
+        start_session(user)
+        resolver = _state()["resolver"]
+        principal = await resolver.principal_for(user, "session")
+        return jsonify(user=principal_json(principal))
+
+    async def _logout_action() -> LogoutAction:
+        state = _state()
+        return await state["services"].plugins.logout(g.principal, g.facts, state["settings"])
+
+    @app.get("/logout")
+    @requires(Need.PUBLIC)
+    async def logout_page() -> Any:
+        action = await _logout_action()
+        if action.clear_session:
+            logout_user()
+        return redirect(action.redirect_to)
+
+    @app.post("/logout")
+    @requires(Need.PUBLIC)
+    async def logout_form() -> Any:
+        return await logout_page()
+
+    @app.post("/api/auth/logout")
+    @requires(Need.PUBLIC)
+    async def api_logout() -> Any:
+        action = await _logout_action()
+        if action.provider_managed:
+            return jsonify(ok=False, provider_managed=True,
+                           message=action.message or "logout is managed by the "
+                           "authentication provider", redirect=action.redirect_to)
+        if action.clear_session:
+            logout_user()
+        return jsonify(ok=True, redirect=action.redirect_to)
+
+    @app.get("/api/auth/me")
+    @requires(Need.USER)
+    async def me() -> Any:
+        state = _state()
+        info = state["services"].plugins.provider_info(state["settings"])
+        return jsonify(user=principal_json(g.principal), provider=state["plugins"].provider,
+                       external=bool(info["external"]))
