@@ -1,0 +1,148 @@
+"""Test helpers shipped with core: app factory, peer-aware client, real server process.
+
+Plugins and third parties use these the way quart-auth users use
+``authenticated_client``: a fresh plugin manager and database per test, no globals.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import AsyncIterator, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from quart.testing import QuartClient
+
+from .bootstrap import load
+from .config import Settings
+from .passwords import hash_password
+from .plugins import AuthPlugins
+from .web.app import PyTorrentApp, create_app
+
+DEFAULT_PEER = ("127.0.0.1", 40000)
+
+
+def environment(tmp_path: Path, env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """A clean PYTORRENT_* environment rooted in ``tmp_path`` (no host config leaks in)."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith("PYTORRENT_")}
+    base["PYTORRENT_DATA_DIR"] = str(tmp_path / "data")
+    base["PYTORRENT_CONFIG"] = str(tmp_path / "pytorrent.toml")
+    config = tmp_path / "pytorrent.toml"
+    if not config.exists():
+        config.write_text("", encoding="utf-8")
+    base.update(env or {})
+    return base
+
+
+def load_for_test(tmp_path: Path, env: Mapping[str, str] | None = None,
+                  provider_plugin: object | None = None) -> tuple[Settings, AuthPlugins]:
+    return load(None, environment(tmp_path, env), provider_plugin=provider_plugin)
+
+
+class PeerClient(QuartClient):
+    """Quart's test client with a TCP peer (default 127.0.0.1); pass ``peer=`` to change it."""
+
+    peer: tuple[str, int] = DEFAULT_PEER
+
+    async def open(self, path: str, *args: Any, peer: str | None = None,
+                   **kwargs: Any) -> Any:  # type: ignore[override]
+        scope_base = dict(kwargs.pop("scope_base", None) or {})
+        scope_base.setdefault("client", (peer, 40000) if peer else self.peer)
+        return await super().open(path, *args, scope_base=scope_base, **kwargs)
+
+
+@contextlib.asynccontextmanager
+async def running_app(tmp_path: Path, env: Mapping[str, str] | None = None,
+                      provider_plugin: object | None = None) -> AsyncIterator[PyTorrentApp]:
+    """An app with its start-up done (migrations, first admin), stopped afterwards."""
+    settings, plugins = load_for_test(tmp_path, env, provider_plugin)
+    app = create_app(settings, plugins)
+    app.quart.test_client_class = PeerClient
+    async with app.quart.test_app():
+        yield app
+
+
+async def set_password(app: PyTorrentApp, username: str, password: str) -> None:
+    store = app.services.store
+    user = await store.get_user_by_name(username)
+    assert user is not None, username
+    await store.update_user(user.id, password_hash=hash_password(password))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class ServerProcess:
+    """``pytorrent serve`` in a child process on a free loopback port."""
+
+    def __init__(self, tmp_path: Path, env: Mapping[str, str] | None = None,
+                 host: str = "127.0.0.1", port: int | None = None) -> None:
+        self.tmp_path = tmp_path
+        self.env = environment(tmp_path, env)
+        self.host = host
+        self.port = port or free_port()
+        self.log_path = tmp_path / f"server-{self.port}.log"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def start(self, timeout: float = 30.0) -> ServerProcess:
+        log = self.log_path.open("wb")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "pytorrent.cli", "serve", "--host", self.host,
+             "--port", str(self.port), "--log-level", "warning"],
+            env=self.env, stdout=log, stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited early:\n{self.log()}")
+            try:
+                with urllib.request.urlopen(f"{self.url}/api/health", timeout=1) as reply:
+                    if reply.status == 200:
+                        return self
+            except OSError:
+                time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"server did not answer /api/health in {timeout}s:\n{self.log()}")
+
+    def log(self) -> str:
+        return self.log_path.read_text(encoding="utf-8", errors="replace") \
+            if self.log_path.exists() else ""
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def __enter__(self) -> ServerProcess:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def cli(self, *args: str, input: str | None = None) -> subprocess.CompletedProcess[str]:
+        """Run ``python -m pytorrent.cli ...`` against the same data dir and config."""
+        return subprocess.run([sys.executable, "-m", "pytorrent.cli", *args], env=self.env,
+                              input=input, capture_output=True, text=True, timeout=60)
+
+
+@contextlib.contextmanager
+def server(tmp_path: Path, env: Mapping[str, str] | None = None) -> Iterator[ServerProcess]:
+    with ServerProcess(tmp_path, env) as running:
+        yield running
