@@ -111,17 +111,18 @@ def create_app(settings: Settings, plugins: AuthPlugins) -> PyTorrentApp:
         g.principal = resolution.principal
         if need is Need.PUBLIC:
             return None
+        profile_id = (request.view_args or {}).get("profile_id")
+        denied = check(resolution.principal, need, profile_id)
+        if denied is not None and denied.status == 401:
+            if not facts.is_api:
+                return await unauthenticated_page(facts, resolution)
+            return _error(401, resolution.detail or denied.reason)
         if not origin_allowed(facts, resolution.principal, settings.api_allowed_origins):
             return _error(403, "cross-origin request refused: Origin/Referer does not match "
                                "this site or PYTORRENT_API_ALLOWED_ORIGINS")
-        profile_id = (request.view_args or {}).get("profile_id")
-        denied = check(resolution.principal, need, profile_id)
-        if denied is None:
-            return None
-        if denied.status == 401 and not facts.is_api:
-            return await unauthenticated_page(facts, resolution)
-        return _error(denied.status, denied.reason if denied.status != 401
-                      else resolution.detail or denied.reason)
+        if denied is not None:
+            return _error(denied.status, denied.reason)
+        return None
 
     async def unauthenticated_page(facts: RequestFacts, resolution: Resolution) -> Any:
         if not state["resolver"].external:
