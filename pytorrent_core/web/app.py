@@ -95,6 +95,15 @@ def create_app(settings: Settings, plugins: AuthPlugins) -> PyTorrentApp:
             await services.cache.stop()
             await services.store.close()
 
+    async def resolve_request() -> Resolution:
+        """Resolve the current request once (memoised on ``g``)."""
+        if "resolution" not in g:
+            g.resolution = await state["resolver"].resolve(g.facts)
+            g.principal = g.resolution.principal
+        return g.resolution
+
+    state["resolve_request"] = resolve_request
+
     @quart.before_request
     async def authorise() -> Any:
         view = quart.view_functions.get(request.endpoint or "")
@@ -106,11 +115,9 @@ def create_app(settings: Settings, plugins: AuthPlugins) -> PyTorrentApp:
             return _error(500, "internal error")
         facts = facts_for_request()
         g.facts = facts
-        resolution: Resolution = await state["resolver"].resolve(facts)
-        g.resolution = resolution
-        g.principal = resolution.principal
         if need is Need.PUBLIC:
-            return None
+            return None  # public views that care who is asking call resolve_request()
+        resolution = await resolve_request()
         profile_id = (request.view_args or {}).get("profile_id")
         denied = check(resolution.principal, need, profile_id)
         if denied is not None and denied.status == 401:

@@ -99,7 +99,8 @@ def register(app: Quart) -> None:
         page: LoginPage | None = await state["services"].plugins.login_page(
             g.facts, state["settings"], error, next_url)
         if page is None:
-            return await render_template("unauthenticated.html", resolution=g.resolution,
+            resolution = await state["resolve_request"]()
+            return await render_template("unauthenticated.html", resolution=resolution,
                                          header=state["settings"].auth_proxy_user_header,
                                          peer=g.facts.peer), 401
         return page.html, status or page.status, {"Content-Type": "text/html; charset=utf-8"}
@@ -139,7 +140,9 @@ def register(app: Quart) -> None:
 
     async def _logout_action() -> LogoutAction:
         state = _state()
-        return await state["services"].plugins.logout(g.principal, g.facts, state["settings"])
+        resolution = await state["resolve_request"]()
+        return await state["services"].plugins.logout(resolution.principal, g.facts,
+                                                      state["settings"])
 
     @app.get("/logout")
     @requires(Need.PUBLIC)
