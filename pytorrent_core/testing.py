@@ -14,6 +14,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import AsyncIterator, Iterator, Mapping
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +22,10 @@ from quart.testing import QuartClient
 
 from .bootstrap import load
 from .config import Settings
+from .models import User
 from .passwords import hash_password
 from .plugins import AuthPlugins
+from .storage import Store
 from .web.app import PyTorrentApp, create_app
 
 DEFAULT_PEER = ("127.0.0.1", 40000)
@@ -73,6 +76,24 @@ async def set_password(app: PyTorrentApp, username: str, password: str) -> None:
     user = await store.get_user_by_name(username)
     assert user is not None, username
     await store.update_user(user.id, password_hash=hash_password(password))
+
+
+def session_cookie(app: PyTorrentApp, user: User) -> str:
+    """A ``Cookie`` header value signing ``user`` in, as a login would (no provider needed)."""
+    from .web.app import SESSION_COOKIE
+
+    auth = app.quart.extensions["pytorrent"]["auth"]
+    return f"{SESSION_COOKIE}={auth.dump_token(f'{user.id}:{user.session_epoch}', app.quart)}"
+
+
+async def issue_token(store: Store, user_id: int, name: str = "test",
+                      expires_at: datetime | None = None) -> str:
+    """Create an API token the way the API does; return its plaintext."""
+    from .access import tokens
+
+    plaintext, prefix, digest = tokens.generate()
+    await store.create_token(user_id, name, prefix, digest, expires_at)
+    return plaintext
 
 
 def free_port() -> int:

@@ -92,8 +92,16 @@ class AuthCache:
                 self._tokens[digest] = record
         return record
 
+    def peek_token(self, digest: str) -> TokenRecord | None:
+        """The cached record for a digest, if loaded; never touches the database."""
+        return self._tokens.get(digest)
+
     def note_token_use(self, token_id: int) -> None:
         self._token_use[token_id] = now()
+
+    def pending_use(self, token_id: int) -> datetime | None:
+        """A use noted in memory but not yet written (listings show it without a flush)."""
+        return self._token_use.get(token_id)
 
     async def flush_token_use(self) -> None:
         pending, self._token_use = self._token_use, {}

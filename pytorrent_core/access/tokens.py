@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from datetime import UTC, datetime, timedelta
 
 from werkzeug.datastructures import Headers
 
@@ -32,3 +33,52 @@ def from_headers(headers: Headers) -> str | None:
     if key and key.strip():
         return key.strip()
     return None
+
+
+NAME_MAX = 128
+MAX_DAYS = 3650
+
+
+def clean_name(value: object) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError("name is required: say what the token is for, e.g. 'backup script'")
+    name = value.strip()
+    if len(name) > NAME_MAX or not name.isprintable():
+        raise ValueError(f"name must be at most {NAME_MAX} printable characters")
+    return name
+
+
+def expiry(expires_at: object = None, expires_in_days: object = None,
+           *, at: datetime | None = None) -> datetime | None:
+    """The expiry moment from an ISO 8601 time or a number of days; None = never.
+
+    Raises ValueError naming the bad input. A time without a zone is taken as UTC.
+    """
+    at = at or datetime.now(UTC)
+    if expires_at not in (None, "") and expires_in_days not in (None, ""):
+        raise ValueError("give expires_at or expires_in_days, not both")
+    if expires_in_days not in (None, ""):
+        if isinstance(expires_in_days, bool) or not isinstance(expires_in_days, int | str):
+            raise ValueError(f"expires_in_days must be a whole number from 1 to {MAX_DAYS}")
+        try:
+            days = int(expires_in_days)
+        except ValueError:
+            raise ValueError(
+                f"expires_in_days must be a whole number from 1 to {MAX_DAYS}") from None
+        if not 1 <= days <= MAX_DAYS:
+            raise ValueError(f"expires_in_days must be a whole number from 1 to {MAX_DAYS}")
+        return at + timedelta(days=days)
+    if expires_at in (None, ""):
+        return None
+    if not isinstance(expires_at, str):
+        raise ValueError("expires_at must be an ISO 8601 time, e.g. 2030-01-31T12:00:00Z")
+    try:
+        moment = datetime.fromisoformat(expires_at.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(
+            "expires_at must be an ISO 8601 time, e.g. 2030-01-31T12:00:00Z") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    if moment <= at:
+        raise ValueError("expires_at must be in the future")
+    return moment

@@ -34,8 +34,14 @@ def _v1_initial(conn: Connection) -> None:
     conn.execute(schema.meta.insert().values(key="auth_generation", value="1"))
 
 
+def _v2_profile_labels(conn: Connection) -> None:
+    if "profile_labels" not in set(inspect(conn).get_table_names()):
+        schema.profile_labels.create(conn)
+
+
 MIGRATIONS: tuple[tuple[int, str, Migration], ...] = (
     (1, "initial schema", _v1_initial),
+    (2, "profile labels", _v2_profile_labels),
 )
 
 LATEST = MIGRATIONS[-1][0]

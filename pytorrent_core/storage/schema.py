@@ -57,6 +57,17 @@ profiles = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )
 
+# Labels users may give torrents in a profile (added in migration 2).
+profile_labels = Table(
+    "profile_labels",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("profile_id", Integer, ForeignKey("profiles.id", ondelete="CASCADE"), nullable=False),
+    Column("position", Integer, nullable=False),
+    Column("label", String(64), nullable=False),
+    UniqueConstraint("profile_id", "position", name="uq_profile_label_position"),
+)
+
 profile_permissions = Table(
     "profile_permissions",
     metadata,

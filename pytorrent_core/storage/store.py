@@ -405,6 +405,32 @@ class Store:
                 raise StoreError("no such profile", "id", 404)
             await self._audit(conn, actor, "profile.delete", str(profile_id))
 
+    async def profile_labels(self, profile_id: int) -> list[str]:
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(
+                select(schema.profile_labels.c.label)
+                .where(schema.profile_labels.c.profile_id == profile_id)
+                .order_by(schema.profile_labels.c.position))
+            return [row.label for row in rows]
+
+    async def set_profile_labels(self, profile_id: int, labels: Iterable[str], *,
+                                 actor: str | None = None) -> list[str]:
+        """Replace a profile's labels (not an auth change: no cache invalidation)."""
+        labels = list(labels)
+        async with self.engine.begin() as conn:
+            exists = await conn.scalar(
+                select(schema.profiles.c.id).where(schema.profiles.c.id == profile_id))
+            if exists is None:
+                raise StoreError("no such profile", "id", 404)
+            await conn.execute(delete(schema.profile_labels)
+                               .where(schema.profile_labels.c.profile_id == profile_id))
+            if labels:
+                await conn.execute(schema.profile_labels.insert(), [
+                    {"profile_id": profile_id, "position": i, "label": label}
+                    for i, label in enumerate(labels)])
+            await self._audit(conn, actor, "profile.labels", str(profile_id), labels)
+        return labels
+
     # ------------------------------------------------------------ preferences
 
     async def active_profile(self, user_id: int) -> int | None:

@@ -175,7 +175,11 @@ def create_app(settings: Settings, plugins: AuthPlugins) -> PyTorrentApp:
     app.sio = sio
     from .realtime import register as register_realtime
 
-    register_realtime(sio, state, trusted, settings)
+    realtime = register_realtime(sio, state, trusted, settings)
+    from . import api_profiles, api_tokens
+
+    api_profiles.register(quart, realtime)
+    api_tokens.register(quart)
     return app
 
 

@@ -14,10 +14,12 @@ from typing import Any
 
 import socketio
 
+from ..access import tokens
 from ..access.facts import RequestFacts, TrustedNetworks, facts_from_scope
 from ..access.policy import Denied, Need, check
 from ..config import Settings
 from ..models import Principal
+from ..storage.store import now
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +35,7 @@ class Realtime:
         self.settings = settings
         self.facts: dict[str, RequestFacts] = {}
         self._recheck: asyncio.Task[None] | None = None
+        self._recheck_pending = False
 
     async def resolve(self, facts: RequestFacts) -> Principal | None:
         resolution = await self.state["resolver"].resolve(facts)
@@ -47,6 +50,8 @@ class Realtime:
             raise socketio.exceptions.ConnectionRefusedError(
                 resolution.detail or "authentication required")
         self.facts[sid] = facts
+        if resolution.principal.token_id is not None:
+            self._expire_later(facts)
         await self.sio.save_session(sid, {"user_id": resolution.principal.user_id})
         await self.sio.emit("hello", {"username": resolution.principal.username}, to=sid)
 
@@ -88,7 +93,9 @@ class Realtime:
         return register
 
     def schedule_recheck(self) -> None:
-        """After any auth change: drop connections whose principal no longer resolves."""
+        """After any auth change: drop connections whose principal no longer resolves,
+        and take the rest out of profile rooms they may no longer read."""
+        self._recheck_pending = True
         if self._recheck is None or self._recheck.done():
             try:
                 self._recheck = asyncio.get_running_loop().create_task(self._recheck_all())
@@ -96,12 +103,47 @@ class Realtime:
                 return
 
     async def _recheck_all(self) -> None:
-        await asyncio.sleep(0)  # let the change that triggered us finish first
-        for sid, facts in list(self.facts.items()):
-            if await self.resolve(facts) is None:
-                log.info("dropping Socket.IO connection %s: no longer authorised", sid)
-                self.facts.pop(sid, None)
-                await self.sio.disconnect(sid)
+        # A change that arrives while we run must be seen: loop until none is pending.
+        while self._recheck_pending:
+            self._recheck_pending = False
+            await asyncio.sleep(0)  # let the change that triggered us finish first
+            for sid, facts in list(self.facts.items()):
+                try:
+                    await self._recheck_one(sid, facts)
+                except Exception:  # noqa: BLE001 - one bad connection must not stop the rest
+                    log.warning("could not recheck Socket.IO connection %s", sid, exc_info=True)
+
+    async def _recheck_one(self, sid: str, facts: RequestFacts) -> None:
+        principal = await self.resolve(facts)
+        if principal is None:
+            log.info("dropping Socket.IO connection %s: no longer authorised", sid)
+            self.facts.pop(sid, None)
+            await self.sio.disconnect(sid)
+            return
+        for room in self.sio.rooms(sid):
+            profile_id = profile_of_room(room)
+            if profile_id is not None and not principal.can_read(profile_id):
+                await self.sio.leave_room(sid, room)
+                await self.sio.emit("profile:left", {"profile_id": profile_id,
+                                                     "reason": "no read access to this profile"},
+                                    to=sid)
+
+    def _expire_later(self, facts: RequestFacts) -> None:
+        """A token connection must drop when the token expires, even if nothing changes."""
+        presented = tokens.from_headers(facts.headers) or (
+            (facts.socket_auth or {}).get("token"))
+        if not isinstance(presented, str):
+            return
+        record = self.state["services"].cache.peek_token(tokens.digest(presented))
+        if record is None or record.expires_at is None:
+            return
+        delay = (record.expires_at - now()).total_seconds()
+        asyncio.get_running_loop().call_later(max(delay, 0) + 0.05, self.schedule_recheck)
+
+
+def profile_of_room(room: str) -> int | None:
+    prefix, _, rest = room.partition(":")
+    return int(rest) if prefix == "profile" and rest.isdigit() else None
 
 
 def register(sio: socketio.AsyncServer, state: dict[str, Any], trusted: TrustedNetworks,

@@ -1,0 +1,140 @@
+"""``pytorrent tokens create|list|revoke``: API tokens from the command line.
+
+Changes go through the Store, which bumps the auth generation, so a running
+server drops a revoked token (and its live connections) within a poll interval.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Any, TypeVar
+
+import click
+
+from .cli import Context, pass_context, run_async, user_errors
+from .storage import Store, StoreError, TokenRecord
+from .storage.store import now
+
+T = TypeVar("T")
+
+
+def _with_store(obj: Context, work: Callable[[Store], Awaitable[T]]) -> T:
+    async def run() -> T:
+        store = Store.from_url(obj.settings.database_url)
+        try:
+            await store.migrate()
+            return await work(store)
+        finally:
+            await store.close()
+
+    return run_async(run())
+
+
+async def _user_id(store: Store, username: str) -> int:
+    user = await store.get_user_by_name(username)
+    if user is None:
+        raise StoreError(f"no user named {username!r}; see `pytorrent users list`", "username",
+                         404)
+    return user.id
+
+
+def _state(record: TokenRecord) -> str:
+    if record.revoked_at is not None:
+        return "revoked"
+    return "active" if record.is_live(now()) else "expired"
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat(timespec="seconds") if moment else None
+
+
+@click.group()
+def tokens() -> None:
+    """API tokens (pt_...) for scripts: create, list, revoke."""
+
+
+@tokens.command("create")
+@click.argument("username")
+@click.option("--name", required=True, help="What the token is for, e.g. 'backup script'.")
+@click.option("--expires-in-days", type=int, default=None, help="Expire after this many days.")
+@click.option("--expires-at", default=None,
+              help="Expire at this ISO 8601 time (UTC unless it names a zone).")
+@pass_context
+@user_errors
+def create(obj: Context, username: str, name: str, expires_in_days: int | None,
+           expires_at: str | None) -> None:
+    """Create a token for USERNAME and print it once (only its digest is stored)."""
+    from .access import tokens as token_format
+
+    try:
+        clean = token_format.clean_name(name)
+        expiry = token_format.expiry(expires_at, expires_in_days)
+    except ValueError as error:
+        raise click.UsageError(str(error)) from None
+
+    async def work(store: Store) -> tuple[TokenRecord, str]:
+        user_id = await _user_id(store, username)
+        user = await store.get_user(user_id)
+        if user is None or not user.active:
+            raise StoreError(f"user {username!r} is deactivated; a token would not work",
+                             "username", 409)
+        plaintext, prefix, digest = token_format.generate()
+        record = await store.create_token(user_id, clean, prefix, digest, expiry,
+                                          actor="cli")
+        return record, plaintext
+
+    record, plaintext = _with_store(obj, work)
+    click.echo(plaintext)
+    until = f", expires {_iso(record.expires_at)}" if record.expires_at else ""
+    click.echo(f"created token {record.id} ({record.prefix}...) for {username}{until}; "
+               "it is shown only once, store it now", err=True)
+
+
+@tokens.command("list")
+@click.argument("username")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_context
+@user_errors
+def list_(obj: Context, username: str, as_json: bool) -> None:
+    """List USERNAME's tokens: id, name, prefix, dates, state (never the token)."""
+
+    async def work(store: Store) -> list[TokenRecord]:
+        return await store.list_tokens(await _user_id(store, username))
+
+    rows: list[dict[str, Any]] = [
+        {"id": r.id, "name": r.name, "prefix": r.prefix, "created_at": _iso(r.created_at),
+         "expires_at": _iso(r.expires_at), "last_used_at": _iso(r.last_used_at),
+         "revoked_at": _iso(r.revoked_at), "state": _state(r)}
+        for r in _with_store(obj, work)
+    ]
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        click.echo(f"{username} has no API tokens")
+        return
+    for row in rows:
+        click.echo(f"{row['id']:>4}  {row['prefix']}...  {row['state']:<8} "
+                   f"created {row['created_at']}  expires {row['expires_at'] or 'never'}  "
+                   f"last used {row['last_used_at'] or 'never'}  {row['name']}")
+
+
+@tokens.command("revoke")
+@click.argument("username")
+@click.argument("token_id", type=int)
+@pass_context
+@user_errors
+def revoke(obj: Context, username: str, token_id: int) -> None:
+    """Revoke USERNAME's token TOKEN_ID; it stops working at once."""
+
+    async def work(store: Store) -> None:
+        await store.revoke_token(await _user_id(store, username), token_id, actor="cli")
+
+    _with_store(obj, work)
+    click.echo(f"revoked token {token_id} of {username}")
+
+
+def register(main: click.Group) -> None:
+    main.add_command(tokens)

@@ -1,0 +1,98 @@
+"""API tokens over REST: create (shown once), list, revoke — your own, or anyone's as admin."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from quart import Blueprint, current_app, g, jsonify, request
+
+from ..access import tokens
+from ..access.policy import Need, requires
+from ..models import Principal
+from ..services import Services
+from ..storage import StoreError, TokenRecord
+from ..storage.store import now
+
+blueprint = Blueprint("tokens", __name__)
+
+
+def _services() -> Services:
+    return current_app.extensions["pytorrent"]["services"]
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None
+
+
+def token_json(record: TokenRecord, services: Services) -> dict[str, Any]:
+    last_used = services.cache.pending_use(record.id) or record.last_used_at
+    if record.revoked_at is not None:
+        state = "revoked"
+    elif not record.is_live(now()):
+        state = "expired"
+    else:
+        state = "active"
+    return {"id": record.id, "user_id": record.user_id, "name": record.name,
+            "prefix": record.prefix, "created_at": _iso(record.created_at),
+            "expires_at": _iso(record.expires_at), "last_used_at": _iso(last_used),
+            "revoked_at": _iso(record.revoked_at), "state": state}
+
+
+async def _target(user_id: int) -> None:
+    """Only the user themself or an admin; 404 only once the caller may know."""
+    principal: Principal = g.principal
+    if principal.user_id != user_id and not principal.is_admin:
+        raise StoreError("you may manage only your own API tokens", "user_id", 403)
+    if await _services().store.get_user(user_id) is None:
+        raise StoreError("no such user", "user_id", 404)
+
+
+@blueprint.get("/api/auth/users/<int:user_id>/tokens")
+@requires(Need.USER)
+async def list_tokens(user_id: int) -> Any:
+    await _target(user_id)
+    services = _services()
+    records = await services.store.list_tokens(user_id)
+    return jsonify(tokens=[token_json(record, services) for record in records])
+
+
+@blueprint.post("/api/auth/users/<int:user_id>/tokens")
+@requires(Need.USER)
+async def create_token(user_id: int) -> Any:
+    await _target(user_id)
+    data = await request.get_json(silent=True)
+    if not isinstance(data, dict):
+        raise StoreError("expected a JSON object with name and optional expires_at "
+                         "or expires_in_days", None)
+    try:
+        name = tokens.clean_name(data.get("name"))
+    except ValueError as error:
+        raise StoreError(str(error), "name") from None
+    try:
+        expires_at = tokens.expiry(data.get("expires_at"), data.get("expires_in_days"))
+    except ValueError as error:
+        field = "expires_in_days" if "expires_in_days" in str(error) else "expires_at"
+        raise StoreError(str(error), field) from None
+    services = _services()
+    owner = await services.store.get_user(user_id)
+    if owner is None or not owner.active:
+        raise StoreError("the user is deactivated; a token for them would not work",
+                         "user_id", 409)
+    plaintext, prefix, digest = tokens.generate()
+    record = await services.store.create_token(user_id, name, prefix, digest, expires_at,
+                                               actor=g.principal.username)
+    return jsonify(token=plaintext, record=token_json(record, services),
+                   note="store this token now: it is shown only once"), 201
+
+
+@blueprint.delete("/api/auth/users/<int:user_id>/tokens/<int:token_id>")
+@requires(Need.USER)
+async def revoke_token(user_id: int, token_id: int) -> Any:
+    await _target(user_id)
+    await _services().store.revoke_token(user_id, token_id, actor=g.principal.username)
+    return "", 204
+
+
+def register(app: Any) -> None:
+    app.register_blueprint(blueprint)
