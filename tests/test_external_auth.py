@@ -431,3 +431,27 @@ async def test_tinyauth_logout_goes_to_the_configured_logout_url(tmp_path: Path)
         assert body["provider_managed"] is True and body["redirect"] == url
         login = await client.get("/login")
         assert f'href="{url}"' in await login.get_data(as_text=True)
+
+
+# ------------------------------------------------------------ no pyTorrent passwords
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+async def test_passwords_cannot_be_set_for_users_in_external_modes(tmp_path: Path,
+                                                                   provider: str) -> None:
+    async with running_app(tmp_path, env(provider)) as app:
+        client = app.quart.test_client()
+        status, body = await me(app, {"Remote-User": "quinn"})
+        assert status == 200
+        as_admin = {"Remote-User": "admin", **SAME_ORIGIN}
+        change = await client.put(f"/api/auth/users/{body['user']['id']}",
+                                  json={"password": "a long new password"}, headers=as_admin)
+        assert change.status_code == 400
+        assert (await change.get_json())["field"] == "password"
+        create = await client.post("/api/auth/users", json={
+            "username": "rita", "password": "a long new password"}, headers=as_admin)
+        assert create.status_code == 400
+        assert (await create.get_json())["field"] == "password"
+        quinn = await app.services.store.get_user_by_name("quinn")
+        assert quinn is not None and not quinn.has_password
+        assert await app.services.store.get_user_by_name("rita") is None

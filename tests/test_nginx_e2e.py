@@ -167,8 +167,13 @@ def test_forged_header_sent_straight_to_pytorrent_is_refused(stack: Stack) -> No
     transport = httpx.HTTPTransport(local_address="127.0.0.1")
     with httpx.Client(transport=transport) as direct:
         api = direct.get(f"{stack.app.url}/api/auth/me", headers={"Remote-User": "admin"})
+        # Claiming to come through nginx changes nothing: the peer is the TCP peer.
+        spoofed = direct.get(f"{stack.app.url}/api/auth/me", headers={
+            "Remote-User": "admin", "X-Forwarded-For": NGINX_ADDRESS, "X-Real-IP": NGINX_ADDRESS,
+            "Forwarded": f"for={NGINX_ADDRESS}"})
         page = direct.get(f"{stack.app.url}/", headers={"Remote-User": "mallory"})
     assert api.status_code == 401
+    assert spoofed.status_code == 401
     assert page.status_code == 401
     assert "127.0.0.1" in page.text  # the page names the peer it did not trust
     assert stack.users("mallory") == []
@@ -178,3 +183,30 @@ def test_forged_header_sent_straight_to_pytorrent_is_refused(stack: Stack) -> No
         believed = proxy.get(f"{stack.app.url}/api/auth/me", headers={"Remote-User": "dave"})
     assert believed.status_code == 200
     assert believed.json()["user"]["username"] == "dave"
+
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+
+@pytest.mark.browser
+async def test_connection_badge_goes_online_behind_tinyauth(stack: Stack) -> None:
+    """AUTH.md "Connection badge behind Tinyauth", in a real browser through nginx."""
+    from playwright.async_api import async_playwright
+
+    name, _, value = stack.auth.sign_in(Account("erin")).partition("=")
+    async with async_playwright() as driver:
+        browser = await driver.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            context = await browser.new_context()
+            await context.add_cookies([{"name": name, "value": value,
+                                        "url": stack.nginx.url}])
+            page = await context.new_page()
+            await page.goto(f"{stack.nginx.url}/")
+            assert await page.text_content("#username") == "erin"
+            await page.wait_for_selector("#connection-badge[data-state='online']",
+                                         timeout=15000)
+            assert await page.locator("#logout").count() == 0
+        finally:
+            await browser.close()
