@@ -430,12 +430,31 @@ def build_settings(raw: RawConfig, plugin_settings: Iterable[Setting] = ()) -> S
 _PRIVATE_SUFFIXES = (".local", ".lan", ".internal", ".home.arpa")
 
 
+_LOCAL_NETWORKS = tuple(ipaddress.ip_network(n)
+                        for n in (*_PRIVATE_NETWORKS, "169.254.0.0/16", "fe80::/10"))
+
+
+def is_local_address(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    """Loopback, private (RFC 1918, fc00::/7) or link-local.
+
+    Narrower than ``ip.is_private`` on purpose: documentation and other special
+    ranges (203.0.113.0/24, 2001:db8::/32, ...) are not anyone's LAN, so they count
+    as public wherever a private peer or host is required.
+    """
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return any(address in network for network in _LOCAL_NETWORKS)
+
+
 def is_private_host(host: str) -> bool:
-    """True for IP literals in private/loopback ranges and single-label names."""
-    name = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
-    name = name.strip("[]")
+    """True for IP literals in local ranges and single-label or private-suffix names."""
+    name = host
+    if name.startswith("["):
+        name = name[1:].split("]", 1)[0]
+    elif name.count(":") == 1:
+        name = name.rsplit(":", 1)[0]
     try:
         address = ipaddress.ip_address(name)
     except ValueError:
         return "." not in name or name.endswith(_PRIVATE_SUFFIXES)
-    return address.is_private or address.is_loopback
+    return is_local_address(address)

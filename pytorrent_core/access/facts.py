@@ -16,6 +16,8 @@ from typing import Any
 
 from werkzeug.datastructures import Headers
 
+from ..config import is_local_address
+
 FORWARDING_HEADERS = ("forwarded", "x-real-ip")
 FORWARDING_PREFIX = "x-forwarded-"
 
@@ -52,8 +54,7 @@ def is_public(address: str | None) -> bool:
     """True unless the address is loopback, private or link-local. Unknown = public."""
     if address is None:
         return True
-    ip = ipaddress.ip_address(address)
-    return not (ip.is_loopback or ip.is_private or ip.is_link_local)
+    return not is_local_address(ipaddress.ip_address(address))
 
 
 @dataclass(frozen=True)
