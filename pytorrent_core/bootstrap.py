@@ -8,6 +8,8 @@ import secrets
 import sys
 from collections.abc import Mapping
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from .access.cache import AuthCache
 from .config import ConfigError, RawConfig, Settings, build_settings, is_private_host, read_raw
 from .passwords import hash_password
@@ -35,10 +37,19 @@ def settle(raw: RawConfig, *, provider_plugin: object | None = None
            ) -> tuple[Settings, AuthPlugins]:
     core = build_settings(raw)
     provider = core.auth_provider if core.auth_enable else None
-    source = str(core.sources["auth.provider"])
-    pm = make_plugin_manager(provider, source=source, provider_plugin=provider_plugin)
+    pm = make_plugin_manager(provider, where=core.where("auth.provider"),
+                             provider_plugin=provider_plugin)
     plugins = AuthPlugins(pm, provider)
-    settings = build_settings(raw, plugins.settings())
+    declared = plugins.settings()
+    if provider is not None:
+        own = f"auth.{provider}."
+        for setting in declared:
+            if not setting.key.startswith(own):
+                raise ConfigError(
+                    f"auth provider {provider!r} declares setting {setting.key}: "
+                    f"a provider's keys must start with {own}"
+                )
+    settings = build_settings(raw, declared, provider=provider)
     return settings, plugins
 
 
@@ -74,6 +85,32 @@ async def open_services(settings: Settings, plugins: AuthPlugins) -> Services:
     return Services(settings=settings, store=store, cache=AuthCache(store), plugins=plugins)
 
 
+async def preflight(settings: Settings, plugins: AuthPlugins) -> None:
+    """Run start-up's checks before the server binds, so a user error is one line.
+
+    Inside the ASGI lifespan the same errors would reach the log as tracebacks.
+    Everything here is idempotent; the lifespan repeats it.
+    """
+    try:
+        secret_key(settings)
+    except OSError as error:
+        raise ConfigError(
+            f"{settings.where('server.data_dir')}: cannot keep the secret key in "
+            f"{settings.data_dir}: {error.strerror}; choose a writable folder or set "
+            "PYTORRENT_SECRET_KEY") from None
+    try:
+        services = await open_services(settings, plugins)
+    except (OSError, SQLAlchemyError) as error:
+        key = "database.url" if settings.database_url_is_set else "database.path"
+        detail = getattr(error, "orig", None) or error
+        raise ConfigError(f"{settings.where(key)}: cannot open the database: {detail}; "
+                          "choose a writable location") from None
+    try:
+        await check_bypass_user(services)
+    finally:
+        await services.store.close()
+
+
 async def ensure_admin(store: Store) -> str | None:
     """First start: create the built-in admin with a random one-time password.
 
@@ -98,13 +135,12 @@ async def check_bypass_user(services: Services) -> None:
     if not settings.auth_enable or not settings.auth_bypass_hosts:
         return
     user = await services.store.get_user_by_name(settings.auth_bypass_user)
-    source = settings.sources["auth.bypass_user"]
     if user is None or not user.active:
         state = "does not exist" if user is None else "is deactivated"
         raise ConfigError(
-            f"PYTORRENT_AUTH_BYPASS_USER / [auth] bypass_user = {settings.auth_bypass_user!r} "
-            f"({source}): user {state}; bypassed requests need an existing active user. "
-            "Create or activate it (pytorrent users ...) or unset PYTORRENT_AUTH_BYPASS_HOSTS"
+            f"{settings.where('auth.bypass_user')}: user {state}; bypassed requests need an "
+            "existing active user. Create or activate it (pytorrent users ...) or unset "
+            "PYTORRENT_AUTH_BYPASS_HOSTS"
         )
     for host in settings.auth_bypass_hosts:
         if not is_private_host(host):

@@ -84,7 +84,7 @@ def serve(obj: Context, config: str | None, host: str | None, port: int | None,
 
     import uvicorn
 
-    from .bootstrap import warn_if_open
+    from .bootstrap import preflight, warn_if_open
     from .web.app import create_app
 
     if config:
@@ -93,6 +93,7 @@ def serve(obj: Context, config: str | None, host: str | None, port: int | None,
     host = host or settings.server_host
     port = port or settings.server_port
     logging.basicConfig(level=log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+    run_async(preflight(settings, plugins))
     warn_if_open(settings, host)
     app = create_app(settings, plugins)
     uvicorn.run(app, host=host, port=port, log_level=log_level, lifespan="on",
@@ -105,6 +106,14 @@ def serve(obj: Context, config: str | None, host: str | None, port: int | None,
 @main.group()
 def config() -> None:
     """Inspect or create configuration."""
+
+
+_DERIVED: dict[str, Callable[[Settings], tuple[Any, str]]] = {
+    "api.allowed_origins": lambda s: (s.api_allowed_origins,
+                                      "reuses socketio.cors_allowed_origins"),
+    "server.data_dir": lambda s: (str(s.data_dir), "the platform's user data folder"),
+    "database.path": lambda s: (str(s.database_path), "pytorrent.db in the data folder"),
+}
 
 
 @config.command("show")
@@ -120,10 +129,13 @@ def config_show(obj: Context, sources: bool, as_json: bool) -> None:
         value = settings.values[key]
         if setting.secret and value:
             value = "***"
+        source = str(settings.sources[key])
+        if key in _DERIVED and not value:
+            value, note = _DERIVED[key](settings)
+            source += f" (unset: {note})"
         if isinstance(value, tuple):
             value = list(value)
-        rows.append({"key": key, "env": setting.env, "value": value,
-                     "source": str(settings.sources[key])})
+        rows.append({"key": key, "env": setting.env, "value": value, "source": source})
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
@@ -138,16 +150,40 @@ def config_show(obj: Context, sources: bool, as_json: bool) -> None:
 @config.command("init")
 @click.argument("path", required=False, type=click.Path(dir_okay=False))
 @click.option("--force", is_flag=True, help="Overwrite an existing file.")
+@pass_context
 @user_errors
-def config_init(path: str | None, force: bool) -> None:
-    """Write a starter pytorrent.toml with every default (default path: ./pytorrent.toml)."""
+def config_init(obj: Context, path: str | None, force: bool) -> None:
+    """Write a starter TOML file with every default.
+
+    PATH defaults to --config, else $PYTORRENT_CONFIG, else ./pytorrent.toml.
+    """
+    import os
+
+    from .config import CONFIG_ENV
     from .config_file import starter_document, write_atomically
 
-    target = Path(path or "pytorrent.toml")
-    if target.exists() and not force:
-        raise click.ClickException(f"{target} exists; pass --force to overwrite it")
-    write_atomically(target, starter_document())
+    target = Path(path or obj.config or os.environ.get(CONFIG_ENV) or "pytorrent.toml")
+    if target.is_dir():
+        raise click.ClickException(f"{target} is a folder; give a file path")
+    try:
+        write_atomically(target, starter_document(), overwrite=force)
+    except FileExistsError:
+        raise click.ClickException(f"{target} exists; pass --force to overwrite it") from None
+    except OSError as error:
+        raise click.ClickException(f"{target}: cannot write: {error.strerror}") from None
     click.echo(f"wrote {target}")
+
+
+@config.command("example")
+@user_errors
+def config_example() -> None:
+    """Print pytorrent.toml.example: every key (core and installed providers) documented."""
+    from .config_file import example_document
+    from .plugins import installed_providers, provider_settings
+
+    extra = [setting for name in sorted(installed_providers())
+             for setting in provider_settings(name)]
+    click.echo(example_document(extra), nl=False)
 
 
 # ---------------------------------------------------------------- plugins
@@ -167,9 +203,11 @@ def plugins_list(obj: Context, as_json: bool) -> None:
     from .plugins import installed_providers
 
     active = None
+    chosen = ""
     try:
         core = build_settings(read_raw(obj.config))
         active = core.auth_provider if core.auth_enable else None
+        chosen = core.where("auth.provider" if core.auth_enable else "auth.enable")
     except ConfigError as error:
         click.echo(f"warning: {error}", err=True)
     rows = [
@@ -182,10 +220,18 @@ def plugins_list(obj: Context, as_json: bool) -> None:
         return
     if not rows:
         click.echo("no authentication providers installed; pip install pytorrent-auth-local")
-        return
-    for row in rows:
-        mark = "*" if row["active"] else " "
-        click.echo(f"{mark} {row['name']:<12} {row['distribution'] or '-'} {row['version'] or '-'}")
+    else:
+        width = max(len(row["name"]) for row in rows) + 2
+        dist_width = max(len(row["distribution"] or "-") for row in rows) + 2
+        click.echo(f"  {'name':<{width}}{'distribution':<{dist_width}}version")
+        for row in rows:
+            mark = "*" if row["active"] else " "
+            click.echo(f"{mark} {row['name']:<{width}}{row['distribution'] or '-':<{dist_width}}"
+                       f"{row['version'] or '-'}")
+    if chosen and active is None:
+        click.echo(f"no provider is active: {chosen}")
+    elif chosen:
+        click.echo(f"* active: {chosen}")
     if active and active not in {row["name"] for row in rows}:
         click.echo(f"active provider {active!r} is not installed", err=True)
 

@@ -11,11 +11,13 @@ remembers where each value came from, so errors and ``pytorrent config show
 from __future__ import annotations
 
 import ipaddress
+import json
 import os
 import tomllib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import platformdirs
@@ -190,15 +192,17 @@ CORE_SETTINGS: tuple[Setting, ...] = (
             "Port `pytorrent serve` listens on."),
     Setting("server.data_dir", "PYTORRENT_DATA_DIR", None, parse_optional_str,
             "Folder for the database and the generated secret key. "
-            "Default: the platform's user data folder."),
+            "Default: the platform's user data folder.", example="/var/lib/pytorrent"),
     Setting("server.secret_key", "PYTORRENT_SECRET_KEY", None, parse_optional_str,
             "Key that signs session cookies. Default: generated once and kept in "
             "the data folder (mode 0600).", secret=True),
     Setting("database.path", "PYTORRENT_DB_PATH", None, parse_optional_str,
-            "SQLite database file. Default: pytorrent.db in the data folder."),
+            "SQLite database file. Default: pytorrent.db in the data folder.",
+            example="/var/lib/pytorrent/pytorrent.db"),
     Setting("database.url", "PYTORRENT_DATABASE_URL", None, parse_optional_str,
             "SQLAlchemy async URL (for example postgresql+asyncpg://...). "
-            "Overrides database.path.", secret=True),
+            "Overrides database.path.", secret=True,
+            example="postgresql+asyncpg://pytorrent@db.internal/pytorrent"),
     Setting("auth.enable", "PYTORRENT_AUTH_ENABLE", True, parse_bool,
             "Require authentication. false makes every request the built-in admin: "
             "only for a trusted, private machine."),
@@ -236,7 +240,8 @@ CORE_SETTINGS: tuple[Setting, ...] = (
             example="https://pytorrent.example.com"),
     Setting("api.allowed_origins", "PYTORRENT_API_ALLOWED_ORIGINS", None,
             parse_list(parse_origin), "Extra origins allowed to make unsafe API requests. "
-            "Default: socketio.cors_allowed_origins.", example="https://pytorrent.example.com"),
+            "Unset or empty: socketio.cors_allowed_origins is used.",
+            example="https://pytorrent.example.com"),
 )
 
 
@@ -265,6 +270,8 @@ class Settings:
     _attrs: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        for name in ("values", "sources", "declared"):
+            object.__setattr__(self, name, MappingProxyType(dict(getattr(self, name))))
         object.__setattr__(
             self, "_attrs", {key.replace(".", "_"): v for key, v in self.values.items()}
         )
@@ -285,19 +292,36 @@ class Settings:
     @property
     def data_dir(self) -> Path:
         configured = self.values.get("server.data_dir")
-        return Path(configured) if configured else Path(platformdirs.user_data_dir(APP_NAME))
+        if configured:
+            return Path(configured).expanduser()
+        return Path(platformdirs.user_data_dir(APP_NAME))
+
+    @property
+    def database_path(self) -> Path:
+        configured = self.values.get("database.path")
+        return Path(configured).expanduser() if configured else self.data_dir / "pytorrent.db"
+
+    @property
+    def database_url_is_set(self) -> bool:
+        return bool(self.values.get("database.url"))
 
     @property
     def database_url(self) -> str:
         if self.values.get("database.url"):
             return str(self.values["database.url"])
-        path = self.values.get("database.path") or str(self.data_dir / "pytorrent.db")
-        return f"sqlite+aiosqlite:///{path}"
+        return f"sqlite+aiosqlite:///{self.database_path}"
 
     @property
     def api_allowed_origins(self) -> tuple[str, ...]:
+        # AUTH.md: when PYTORRENT_API_ALLOWED_ORIGINS is not set, reuse the Socket.IO list.
         own = self.values.get("api.allowed_origins")
-        return tuple(own) if own is not None else tuple(self.socketio_cors_allowed_origins)
+        return tuple(own) if own else tuple(self.socketio_cors_allowed_origins)
+
+    def where(self, key: str) -> str:
+        """``PYTORRENT_X="v" (environment)`` or ``x.y = "v" (file F)``: for error messages."""
+        setting = self.declared[key]
+        return describe_value(setting, self.values[key], self.sources[key].kind,
+                              self.config_path)
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with some values changed (dotted keys with ``__`` or ``.``)."""
@@ -384,30 +408,46 @@ def read_raw(config_path: str | os.PathLike[str] | None = None,
     return RawConfig(_flatten(data), environ, path if exists else None)
 
 
+def _show(value: Any) -> str:
+    try:
+        return json.dumps(list(value) if isinstance(value, tuple) else value)
+    except TypeError:
+        return repr(value)
+
+
+def describe_value(setting: Setting, value: Any, kind: str, path: Path | None) -> str:
+    """Name a value the way the user wrote it: env var or file key, plus where."""
+    shown = '"***"' if setting.secret else _show(value)
+    if kind == "environment":
+        return f"{setting.env}={shown} (environment)"
+    if kind == "file":
+        return f"{setting.key} = {shown} (file {path})"
+    return f"{setting.key} = {shown} ({kind}; env {setting.env})"
+
+
 def _parse_one(setting: Setting, raw: RawConfig) -> tuple[Any, Source]:
     if setting.env in raw.environ:
         source = Source("environment", setting.env)
-        value = raw.environ[setting.env]
-        where = f"{setting.env}={value!r} (environment)"
+        value: Any = raw.environ[setting.env]
     elif setting.key in raw.file_values:
         source = Source("file", f"{raw.path} [{setting.key}]")
         value = raw.file_values[setting.key]
-        where = f"{setting.key} = {value!r} (file {raw.path})"
     else:
         return setting.default, Source("default")
-    if setting.secret:
-        where = where.replace(repr(value), "'***'")
     try:
         return setting.parse(value), source
     except ValueProblem as problem:
+        where = describe_value(setting, value, source.kind, raw.path)
         raise ConfigError(f"{where}: {problem}") from None
 
 
-def build_settings(raw: RawConfig, plugin_settings: Iterable[Setting] = ()) -> Settings:
+def build_settings(raw: RawConfig, plugin_settings: Iterable[Setting] = (),
+                   provider: str | None = None) -> Settings:
     """Parse core and plugin settings from the raw layers; reject unknown file keys.
 
-    Keys under ``[auth.<name>]`` sections that nobody declared are allowed: they
-    belong to providers that are not active, so switching provider needs no edit.
+    Keys under ``[auth.<name>]`` sections of providers other than ``provider``
+    are allowed: they belong to inactive providers, so switching provider needs
+    no edit. Under the active provider's own section every key must be declared.
     """
     by_key: dict[str, Setting] = {}
     for setting in (*CORE_SETTINGS, *plugin_settings):
@@ -418,13 +458,21 @@ def build_settings(raw: RawConfig, plugin_settings: Iterable[Setting] = ()) -> S
     sources: dict[str, Source] = {}
     for key, setting in by_key.items():
         values[key], sources[key] = _parse_one(setting, raw)
+    own_section = f"auth.{provider}." if provider else None
     for key in raw.file_values:
-        if key not in by_key and not (key.startswith("auth.") and key.count(".") >= 2):
+        if key in by_key:
+            continue
+        foreign = key.startswith("auth.") and key.count(".") >= 2 and not (
+            own_section and key.startswith(own_section))
+        if not foreign or key.split(".")[1] in _AUTH_LEAVES:
             raise ConfigError(
                 f"{key} (file {raw.path}): unknown setting; see pytorrent.toml.example "
                 "or `pytorrent config show` for the known keys"
             )
     return Settings(values, sources, by_key, raw.path)
+
+
+_AUTH_LEAVES = {s.key.split(".")[1] for s in CORE_SETTINGS if s.key.startswith("auth.")}
 
 
 _PRIVATE_SUFFIXES = (".local", ".lan", ".internal", ".home.arpa")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import inspect
 from dataclasses import dataclass
 from importlib import metadata
@@ -13,6 +14,7 @@ from . import hookspecs
 from .config import ConfigError, Setting, Settings
 
 ENTRY_POINT_GROUP = "pytorrent.auth_providers"
+HOOK_PREFIX = "pytorrent_"
 
 
 @dataclass(frozen=True)
@@ -24,50 +26,106 @@ class InstalledProvider:
 
 
 def installed_providers() -> dict[str, InstalledProvider]:
-    """Providers registered in the entry-point group, by name."""
+    """Providers registered in the entry-point group, by name.
+
+    Walks distributions the same way pluggy's loader does, so what this lists
+    is exactly what :func:`make_plugin_manager` can load.
+    """
     found: dict[str, InstalledProvider] = {}
-    for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
-        dist = getattr(ep, "dist", None)
-        found[ep.name] = InstalledProvider(
-            name=ep.name,
-            distribution=dist.metadata["Name"] if dist else None,
-            version=dist.version if dist else None,
-            module=ep.value,
-        )
+    for dist in metadata.distributions():
+        for ep in dist.entry_points:
+            if ep.group != ENTRY_POINT_GROUP or ep.name in found:
+                continue
+            found[ep.name] = InstalledProvider(
+                name=ep.name,
+                distribution=dist.metadata["Name"],
+                version=dist.version,
+                module=ep.value,
+            )
     return found
 
 
-def missing_provider_message(name: str, source: str) -> str:
+def missing_provider_message(name: str, where: str) -> str:
     installed = sorted(installed_providers())
     listing = ", ".join(installed) if installed else "none"
+    guess = difflib.get_close_matches(name, installed, n=1)
+    hint = f'did you mean "{guess[0]}"? Or ' if guess else ""
     return (
-        f'PYTORRENT_AUTH_PROVIDER / [auth] provider = "{name}" ({source}): no such provider; '
-        f"installed: {listing}. Install pytorrent-auth-{name} (pip install pytorrent-auth-{name}) "
-        "or choose an installed one"
+        f"{where}: no such provider; installed: {listing}; "
+        f"{hint}install the package that provides it, e.g. pip install pytorrent-auth-{name}"
     )
 
 
-def make_plugin_manager(provider: str | None, *, source: str = "configuration",
+def _one_line(error: Exception) -> str:
+    return "; ".join(part.strip() for part in str(error).splitlines() if part.strip())
+
+
+def _unmarked_hooks(plugin: object) -> list[str]:
+    """``pytorrent_*`` callables without ``@hookimpl``: pluggy would silently ignore them."""
+    marker = f"{hookspecs.PROJECT}_impl"
+    return sorted(
+        name for name in dir(plugin)
+        if name.startswith(HOOK_PREFIX)
+        and callable(getattr(plugin, name, None))
+        and not hasattr(getattr(plugin, name), marker)
+    )
+
+
+def _validate(pm: pluggy.PluginManager, label: str, plugin: object) -> None:
+    unmarked = _unmarked_hooks(plugin)
+    if unmarked:
+        raise ConfigError(
+            f"auth provider {label}: {', '.join(unmarked)} lacks @hookimpl "
+            "(from pytorrent_core import hookimpl); pyTorrent would ignore it"
+        )
+    try:
+        pm.check_pending()
+    except pluggy.PluginValidationError as error:
+        known = ", ".join(sorted(n for n in dir(hookspecs) if n.startswith(HOOK_PREFIX)))
+        raise ConfigError(f"auth provider {label}: {_one_line(error)}; known hooks: {known}"
+                          ) from None
+
+
+def make_plugin_manager(provider: str | None, *, where: str | None = None,
                         provider_plugin: object | None = None) -> pluggy.PluginManager:
     """A fresh manager with core's defaults and exactly one provider loaded by name.
 
     ``provider=None`` loads no provider (authentication disabled). Tests may pass
     ``provider_plugin`` (a module or object with hook implementations) to stand
-    in for the named provider without installing a distribution.
+    in for the named provider without installing a distribution. ``where``
+    describes the setting that chose the provider, for error messages.
     """
     from . import defaults
 
+    where = where or f'auth.provider = "{provider}"'
     pm = pluggy.PluginManager(hookspecs.PROJECT)
     pm.add_hookspecs(hookspecs)
     pm.register(defaults, name="pytorrent_core.defaults")
-    if provider_plugin is not None:
-        pm.register(provider_plugin, name=provider)
-    elif provider is not None:
-        loaded = pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP, name=provider)
-        if loaded == 0 and pm.get_plugin(provider) is None:
-            raise ConfigError(missing_provider_message(provider, source))
+    plugin = provider_plugin
+    try:
+        if provider_plugin is not None:
+            pm.register(provider_plugin, name=provider)
+        elif provider is not None:
+            loaded = pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP, name=provider)
+            plugin = pm.get_plugin(provider)
+            if loaded == 0 and plugin is None:
+                raise ConfigError(missing_provider_message(provider, where))
+    except pluggy.PluginValidationError as error:
+        raise ConfigError(f"auth provider {provider!r} ({where}): {_one_line(error)}") from None
+    except ImportError as error:
+        raise ConfigError(
+            f"auth provider {provider!r} ({where}): cannot be imported: {error}; "
+            "reinstall its package"
+        ) from None
+    if plugin is not None:
+        _validate(pm, repr(provider), plugin)
     pm.check_pending()
     return pm
+
+
+def provider_settings(name: str) -> list[Setting]:
+    """The settings an installed provider declares (for docs; the provider stays inactive)."""
+    return AuthPlugins(make_plugin_manager(name), name).settings()
 
 
 async def _await(value: Any) -> Any:
