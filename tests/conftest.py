@@ -16,3 +16,23 @@ async def app(tmp_path: Path) -> AsyncIterator[PyTorrentApp]:
     """Local provider, embedded defaults."""
     async with running_app(tmp_path) as running:
         yield running
+
+
+@pytest.fixture
+def clean_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """No PYTORRENT_* variables, user config/data dirs and cwd inside ``tmp_path``.
+
+    For tests that read configuration through ``os.environ`` and the default
+    file locations (the CLI), so the host's own settings never leak in.
+    """
+    import os
+
+    for name in list(os.environ):
+        if name.startswith("PYTORRENT_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg-config"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg-data"))
+    work = tmp_path / "cwd"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    return work
