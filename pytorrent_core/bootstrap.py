@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import logging
 import os
 import secrets
@@ -11,9 +12,18 @@ from collections.abc import Mapping
 from sqlalchemy.exc import SQLAlchemyError
 
 from .access.cache import AuthCache
-from .config import ConfigError, RawConfig, Settings, build_settings, is_private_host, read_raw
+from .config import (
+    CONFIG_ENV,
+    ENV_PREFIX,
+    ConfigError,
+    RawConfig,
+    Settings,
+    build_settings,
+    is_private_host,
+    read_raw,
+)
 from .passwords import hash_password
-from .plugins import AuthPlugins, make_plugin_manager
+from .plugins import AuthPlugins, installed_providers, make_plugin_manager
 from .services import Services
 from .storage import Store
 
@@ -50,7 +60,25 @@ def settle(raw: RawConfig, *, provider_plugin: object | None = None
                     f"a provider's keys must start with {own}"
                 )
     settings = build_settings(raw, declared, provider=provider)
+    warn_unknown_environment(settings, raw.environ)
     return settings, plugins
+
+
+_OTHER_ENV_PREFIXES = ("PYTORRENT_TEST_", "PYTORRENT_BENCH_")
+
+
+def warn_unknown_environment(settings: Settings, environ: Mapping[str, str]) -> None:
+    """A misspelt PYTORRENT_* variable would otherwise be ignored without a word."""
+    known = {setting.env for setting in settings.declared.values()} | {CONFIG_ENV}
+    inactive = tuple(f"PYTORRENT_AUTH_{name.upper().replace('-', '_')}_"
+                     for name in installed_providers())
+    for name in sorted(environ):
+        if (not name.startswith(ENV_PREFIX) or name in known
+                or name.startswith(_OTHER_ENV_PREFIXES + inactive)):
+            continue
+        guess = difflib.get_close_matches(name, known, n=1)
+        log.warning("%s (environment): not a pyTorrent setting, ignored%s", name,
+                    f"; did you mean {guess[0]}?" if guess else "")
 
 
 def secret_key(settings: Settings) -> str:

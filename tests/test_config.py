@@ -453,3 +453,16 @@ def test_settings_are_frozen(tmp_path: Path) -> None:
         settings.values = {}  # type: ignore[misc]
     with pytest.raises(TypeError):
         settings.values["server.port"] = 1  # type: ignore[index]
+
+
+def test_misspelt_environment_variable_is_reported(tmp_path: Path,
+                                                   caplog: pytest.LogCaptureFixture) -> None:
+    env = {"PYTORRENT_AUTH_PROVDER": "tinyauth", "PYTORRENT_AUTH_ENABLE": "true",
+           "PYTORRENT_AUTH_TINYAUTH_LOGOUT_URL": "/bye", "PYTORRENT_TEST_NGINX": "/x",
+           "PYTORRENT_CONFIG": str(_empty(tmp_path))}
+    with caplog.at_level("WARNING", logger="pytorrent"):
+        settings, _ = load(None, env)
+    assert settings.auth_provider == "local"
+    assert [r.getMessage() for r in caplog.records] == [
+        "PYTORRENT_AUTH_PROVDER (environment): not a pyTorrent setting, ignored; "
+        "did you mean PYTORRENT_AUTH_PROVIDER?"]
