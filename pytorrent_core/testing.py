@@ -167,3 +167,19 @@ class ServerProcess:
 def server(tmp_path: Path, env: Mapping[str, str] | None = None) -> Iterator[ServerProcess]:
     with ServerProcess(tmp_path, env) as running:
         yield running
+
+
+@contextlib.asynccontextmanager
+async def socketio_client(**options: Any) -> AsyncIterator[Any]:
+    """A python-socketio ``AsyncClient`` (no reconnection) whose HTTP session is closed
+    afterwards, even when the server refused the connection."""
+    import aiohttp
+    import socketio
+
+    async with aiohttp.ClientSession() as session:
+        client = socketio.AsyncClient(reconnection=False, http_session=session, **options)
+        try:
+            yield client
+        finally:
+            if client.connected:
+                await client.disconnect()

@@ -25,6 +25,7 @@ from pytorrent_core.testing import (
     issue_token,
     running_app,
     session_cookie,
+    socketio_client,
 )
 from pytorrent_core.web.app import PyTorrentApp
 
@@ -212,13 +213,10 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
 
 async def sio_calls(server: ServerProcess, token: str,
                     calls: list[tuple[str, dict[str, Any]]]) -> list[Any]:
-    client = socketio.AsyncClient(reconnection=False)
-    await client.connect(server.url, auth={"token": token}, transports=["websocket"],
-                         wait_timeout=10)
-    try:
+    async with socketio_client() as client:
+        await client.connect(server.url, auth={"token": token}, transports=["websocket"],
+                             wait_timeout=10)
         return [await client.call(event, data, timeout=10) for event, data in calls]
-    finally:
-        await client.disconnect()
 
 
 async def stored_labels(url: str, profile_id: int) -> list[str]:
@@ -271,7 +269,7 @@ async def test_socketio_profile_event_without_profile_id_is_refused(live: Live) 
 
 @pytest.mark.server
 async def test_socketio_without_credentials_is_refused(live: Live) -> None:
-    client = socketio.AsyncClient(reconnection=False)
-    with pytest.raises(socketio.exceptions.ConnectionError):
-        await client.connect(live.server.url, transports=["websocket"], wait_timeout=10)
-    assert not client.connected
+    async with socketio_client() as client:
+        with pytest.raises(socketio.exceptions.ConnectionError):
+            await client.connect(live.server.url, transports=["websocket"], wait_timeout=10)
+        assert not client.connected

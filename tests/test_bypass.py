@@ -3,7 +3,6 @@ bypass user; anything proxied, forged or public goes through the configured prov
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -16,7 +15,7 @@ from quart.testing.app import LifespanError
 
 from pytorrent_core.config import ConfigError
 from pytorrent_core.storage import Store
-from pytorrent_core.testing import ServerProcess, free_port, running_app
+from pytorrent_core.testing import ServerProcess, free_port, running_app, socketio_client
 from pytorrent_core.web.app import PyTorrentApp
 
 HOSTS = "10.11.1.11:8090,10.11.1.11,NAS.lan"
@@ -220,17 +219,13 @@ async def test_socketio_bypass_matches_rest(tmp_path: Path) -> None:
             proxied = await http.get(f"{server.url}/api/auth/me",
                                      headers={"X-Forwarded-For": "198.51.100.7"})
             assert proxied.status_code == 401
-        client = socketio.AsyncClient(reconnection=False)
-        await client.connect(server.url, transports=["websocket"], wait_timeout=10)
-        try:
+        async with socketio_client() as client:
+            await client.connect(server.url, transports=["websocket"], wait_timeout=10)
             assert await client.call("whoami", timeout=10) == {
                 "username": "admin", "role": "admin", "via": "bypass"}
-        finally:
-            await client.disconnect()
         for headers in ({"X-Forwarded-For": "198.51.100.7"}, {"X-Real-IP": "198.51.100.7"},
                         {"Host": "localhost"}):
-            refused = socketio.AsyncClient(reconnection=False)
-            with pytest.raises(socketio.exceptions.ConnectionError):
-                await refused.connect(server.url, transports=["websocket"], headers=headers,
-                                      wait_timeout=10)
-            await asyncio.sleep(0)
+            async with socketio_client() as refused:
+                with pytest.raises(socketio.exceptions.ConnectionError):
+                    await refused.connect(server.url, transports=["websocket"],
+                                          headers=headers, wait_timeout=10)

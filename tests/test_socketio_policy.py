@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import httpx
 import pytest
 import socketio
@@ -45,7 +46,8 @@ async def store(live: Live) -> AsyncIterator[Store]:
 
 class Client:
     def __init__(self) -> None:
-        self.sio = socketio.AsyncClient(reconnection=False)
+        self.session = aiohttp.ClientSession()
+        self.sio = socketio.AsyncClient(reconnection=False, http_session=self.session)
         self.events: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
         for name in ("profile:left", "profile:labels"):
             self.sio.on(name, self._recorder(name))
@@ -71,6 +73,7 @@ class Client:
     async def close(self) -> None:
         if self.sio.connected:
             await self.sio.disconnect()
+        await self.session.close()
 
 
 async def user(store: Store, name: str, **permissions: str) -> tuple[int, str]:
@@ -184,9 +187,12 @@ async def test_session_cookie_connects_from_own_origin_only(live: Live, store: S
     finally:
         await own.close()
     foreign = Client()
-    with pytest.raises(socketio.exceptions.ConnectionError):
-        await foreign.connect(live.server.url,
-                              headers={"Cookie": cookie, "Origin": "http://evil.example"})
+    try:
+        with pytest.raises(socketio.exceptions.ConnectionError):
+            await foreign.connect(live.server.url,
+                                  headers={"Cookie": cookie, "Origin": "http://evil.example"})
+    finally:
+        await foreign.close()
 
 
 def handshake(url: str, origin: str) -> httpx.Response:

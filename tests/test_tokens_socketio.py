@@ -9,13 +9,14 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+import aiohttp
 import httpx
 import pytest
 import socketio
 
 from pytorrent_core.storage import Store
 from pytorrent_core.storage.store import now
-from pytorrent_core.testing import ServerProcess, issue_token
+from pytorrent_core.testing import ServerProcess, issue_token, socketio_client
 
 pytestmark = pytest.mark.server
 DROP_WAIT = 15.0  # generous: a CLI-side change reaches the server within a 0.5 s poll
@@ -57,7 +58,8 @@ class Watched:
     """A Socket.IO client that records when the server drops it."""
 
     def __init__(self) -> None:
-        self.client = socketio.AsyncClient(reconnection=False)
+        self.session = aiohttp.ClientSession()
+        self.client = socketio.AsyncClient(reconnection=False, http_session=self.session)
         self.dropped = asyncio.Event()
         self.client.on("disconnect", self._dropped)
 
@@ -81,6 +83,7 @@ class Watched:
     async def close(self) -> None:
         if self.client.connected:
             await self.client.disconnect()
+        await self.session.close()
 
 
 async def user_with_token(store: Store, name: str, **token: Any) -> tuple[int, str]:
@@ -106,20 +109,20 @@ async def test_token_connects(live: Live, store: Store, how: str) -> None:
 
 async def test_token_in_query_string_is_refused(live: Live, store: Store) -> None:
     _, token = await user_with_token(store, "query")
-    client = socketio.AsyncClient(reconnection=False)
-    with pytest.raises(socketio.exceptions.ConnectionError):
-        await client.connect(f"{live.server.url}?token={token}&api_key={token}",
-                             transports=["websocket"], wait_timeout=10)
-    assert not client.connected
+    async with socketio_client() as client:
+        with pytest.raises(socketio.exceptions.ConnectionError):
+            await client.connect(f"{live.server.url}?token={token}&api_key={token}",
+                                 transports=["websocket"], wait_timeout=10)
+        assert not client.connected
 
 
 async def test_unknown_token_is_refused(live: Live) -> None:
-    client = socketio.AsyncClient(reconnection=False)
     errors: list[Any] = []
-    client.on("connect_error", errors.append)
-    with pytest.raises(socketio.exceptions.ConnectionError):
-        await client.connect(live.server.url, auth={"token": "pt_unknown"},
-                             transports=["websocket"], wait_timeout=10)
+    async with socketio_client() as client:
+        client.on("connect_error", errors.append)
+        with pytest.raises(socketio.exceptions.ConnectionError):
+            await client.connect(live.server.url, auth={"token": "pt_unknown"},
+                                 transports=["websocket"], wait_timeout=10)
     assert errors == [{"message": "invalid, expired or revoked API token"}]
 
 
@@ -137,10 +140,10 @@ async def test_revocation_over_rest_drops_the_connection(live: Live, store: Stor
         assert await watched.wait_dropped()
     finally:
         await watched.close()
-    again = socketio.AsyncClient(reconnection=False)
-    with pytest.raises(socketio.exceptions.ConnectionError):
-        await again.connect(live.server.url, auth={"token": token}, transports=["websocket"],
-                            wait_timeout=10)
+    async with socketio_client() as again:
+        with pytest.raises(socketio.exceptions.ConnectionError):
+            await again.connect(live.server.url, auth={"token": token},
+                                transports=["websocket"], wait_timeout=10)
 
 
 async def test_revocation_from_another_process_drops_the_connection(

@@ -8,6 +8,7 @@ so headers keep their real names (Socket.IO's WSGI-style environ would merge
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -99,6 +100,21 @@ def _first_forwarded(headers: Headers, name: str) -> str | None:
     return value.split(",")[0].strip() or None
 
 
+_PREFIX = re.compile(r"^(/[A-Za-z0-9._~!$&'()*+,;=:@%-]+)+$")
+
+
+def _without_port(host: str) -> str:
+    if host.startswith("["):
+        return host.split("]", 1)[0] + "]"
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+
+
+def _clean_prefix(value: str | None) -> str:
+    """A path prefix like ``/pytorrent``; anything else (``//evil.example``) is ignored."""
+    prefix = (value or "").rstrip("/")
+    return prefix if _PREFIX.match(prefix) else ""
+
+
 def facts_from_scope(
     scope: Mapping[str, Any],
     *,
@@ -135,11 +151,11 @@ def facts_from_scope(
             host = forwarded_host.lower()
         forwarded_port = _first_forwarded(headers, "x-forwarded-port")
         if forwarded_port and forwarded_port.isdigit():
-            bare = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+            bare = _without_port(host)
             default = (scheme == "https" and forwarded_port == "443") or (
                 scheme == "http" and forwarded_port == "80")
             host = bare if default else f"{bare}:{forwarded_port}"
-        prefix = (_first_forwarded(headers, "x-forwarded-prefix") or "").rstrip("/")
+        prefix = _clean_prefix(_first_forwarded(headers, "x-forwarded-prefix"))
     if cookies is None:
         cookies = parse_cookies(headers.get("cookie"))
     return RequestFacts(

@@ -9,6 +9,7 @@ from typing import Any
 
 import socketio
 from quart import Quart, g, jsonify, redirect, render_template, request
+from quart.globals import request_ctx
 from quart_auth import QuartAuth
 from werkzeug.exceptions import HTTPException
 
@@ -115,6 +116,12 @@ def create_app(settings: Settings, plugins: AuthPlugins) -> PyTorrentApp:
             return _error(500, "internal error")
         facts = facts_for_request()
         g.facts = facts
+        if facts.scheme != request.scheme:
+            request.scheme = facts.scheme  # trusted proxy says https: secure cookies apply
+        if facts.prefix:
+            # Behind a trusted proxy's X-Forwarded-Prefix: url_for must include it.
+            request.root_path = facts.prefix
+            request_ctx.url_adapter = quart.create_url_adapter(request)
         if need is Need.PUBLIC:
             return None  # public views that care who is asking call resolve_request()
         resolution = await resolve_request()
@@ -130,6 +137,16 @@ def create_app(settings: Settings, plugins: AuthPlugins) -> PyTorrentApp:
         if denied is not None:
             return _error(denied.status, denied.reason)
         return None
+
+    @quart.after_request
+    async def prefix_redirects(response: Any) -> Any:
+        """App-relative redirects get the trusted proxy's path prefix."""
+        facts: RequestFacts | None = g.get("facts")
+        location = response.headers.get("Location")
+        if facts is not None and facts.prefix and location and location.startswith("/") \
+                and not location.startswith("//"):
+            response.headers["Location"] = facts.prefix + location
+        return response
 
     async def unauthenticated_page(facts: RequestFacts, resolution: Resolution) -> Any:
         if not state["resolver"].external:

@@ -17,7 +17,8 @@
     buttons.forEach(function (b) { b.disabled = true; });
     status.textContent = "Saving your choice…";
     status.className = "";
-    fetch("/api/profiles/" + encodeURIComponent(id) + "/activate", {
+    // Relative to the page, so a reverse proxy's path prefix is kept.
+    fetch("api/profiles/" + encodeURIComponent(id) + "/activate", {
       method: "POST",
       credentials: "same-origin",
       headers: { "Accept": "application/json" }
