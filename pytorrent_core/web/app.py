@@ -183,9 +183,10 @@ def create_app(settings: Settings, plugins: AuthPlugins) -> PyTorrentApp:
 
     quart.view_functions["static"] = static
 
-    from . import routes
+    from . import api_users, routes
 
     routes.register(quart)
+    api_users.register(quart)
 
     app = PyTorrentApp(sio, other_asgi_app=quart)
     app.quart = quart
