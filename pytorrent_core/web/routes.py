@@ -9,14 +9,16 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
-from quart import Quart, current_app, g, jsonify, redirect, render_template, request
+from quart import Quart, current_app, g, jsonify, make_response, redirect, render_template, request
 from quart_auth import AuthUser, login_user, logout_user
 
 from ..access.origin import request_origin
 from ..access.policy import Need, requires
+from ..access.throttle import Attempt, LoginThrottle
 from ..models import LoginPage, LogoutAction, Principal, User
 
 GENERIC_LOGIN_FAILURE = "Invalid username or password."
+THROTTLED = "Too many failed sign-in attempts. Try again in {seconds} seconds."
 
 
 def _state() -> dict[str, Any]:
@@ -59,13 +61,23 @@ def start_session(user: User) -> None:
     login_user(AuthUser(f"{user.id}:{user.session_epoch}"))
 
 
-async def _authenticate(username: str, password: str) -> User | None:
+async def _authenticate(username: str, password: str) -> tuple[User | None, Attempt]:
+    """Check credentials unless this client or username is throttled (attempt.refused)."""
     state = _state()
     services = state["services"]
-    return await services.plugins.authenticate(username, password, g.facts, services)
+    throttle: LoginThrottle = state["throttle"]
+    attempt = throttle.begin(g.facts.client, username)
+    if attempt.refused:
+        return None, attempt
+    user = await services.plugins.authenticate(username, password, g.facts, services)
+    if user is not None:
+        throttle.succeeded(attempt)
+    return user, attempt
 
 
 def register(app: Quart) -> None:
+    app.extensions["pytorrent"]["throttle"] = LoginThrottle()
+
     @app.get("/")
     @requires(Need.USER)
     async def index() -> Any:
@@ -111,7 +123,12 @@ def register(app: Quart) -> None:
         if _foreign_origin():
             return "cross-origin login refused", 403
         form = await request.form
-        user = await _authenticate(form.get("username", ""), form.get("password", ""))
+        user, attempt = await _authenticate(form.get("username", ""), form.get("password", ""))
+        if attempt.retry_after is not None:
+            response = await make_response(await _login_page(
+                error=THROTTLED.format(seconds=attempt.retry_after), status=429))
+            response.headers["Retry-After"] = str(attempt.retry_after)
+            return response
         if user is None:
             return await _login_page(error=GENERIC_LOGIN_FAILURE, status=401)
         start_session(user)
@@ -130,7 +147,11 @@ def register(app: Quart) -> None:
             return jsonify(error="username is required", field="username"), 400
         if not isinstance(password, str) or not password:
             return jsonify(error="password is required", field="password"), 400
-        user = await _authenticate(username, password)
+        user, attempt = await _authenticate(username, password)
+        if attempt.retry_after is not None:
+            return jsonify(error=THROTTLED.format(seconds=attempt.retry_after),
+                           retry_after=attempt.retry_after), 429, \
+                {"Retry-After": str(attempt.retry_after)}
         if user is None:
             return jsonify(error=GENERIC_LOGIN_FAILURE), 401
         start_session(user)
