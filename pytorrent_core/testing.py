@@ -106,11 +106,13 @@ class ServerProcess:
     """``pytorrent serve`` in a child process on a free loopback port."""
 
     def __init__(self, tmp_path: Path, env: Mapping[str, str] | None = None,
-                 host: str = "127.0.0.1", port: int | None = None) -> None:
+                 host: str = "127.0.0.1", port: int | None = None,
+                 log_level: str = "warning") -> None:
         self.tmp_path = tmp_path
         self.env = environment(tmp_path, env)
         self.host = host
         self.port = port or free_port()
+        self.log_level = log_level
         self.log_path = tmp_path / f"server-{self.port}.log"
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -122,7 +124,7 @@ class ServerProcess:
         log = self.log_path.open("wb")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "pytorrent.cli", "serve", "--host", self.host,
-             "--port", str(self.port), "--log-level", "warning"],
+             "--port", str(self.port), "--log-level", self.log_level],
             env=self.env, stdout=log, stderr=subprocess.STDOUT,
         )
         deadline = time.monotonic() + timeout

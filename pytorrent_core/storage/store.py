@@ -9,6 +9,7 @@ the CLI in another process reaches a running server too.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -108,11 +109,15 @@ def _token(row: Any) -> TokenRecord:
 
 
 def make_engine(url: str) -> AsyncEngine:
+    # SQL logs would carry password hashes and token digests (parameters and rows), so
+    # the database layers never log below WARNING and errors hide their parameters.
+    for name in ("sqlalchemy.engine", "aiosqlite"):
+        logging.getLogger(name).setLevel(logging.WARNING)
     if url.startswith("sqlite"):
         path = url.split(":///", 1)[1] if ":///" in url else ""
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(url, connect_args={"timeout": 30})
+        engine = create_async_engine(url, connect_args={"timeout": 30}, hide_parameters=True)
 
         @event.listens_for(engine.sync_engine, "connect")
         def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -124,7 +129,7 @@ def make_engine(url: str) -> AsyncEngine:
             cursor.close()
 
         return engine
-    return create_async_engine(url, pool_pre_ping=True)
+    return create_async_engine(url, pool_pre_ping=True, hide_parameters=True)
 
 
 class Store:
