@@ -143,3 +143,11 @@ def test_commands_run_migrations_on_a_fresh_data_dir(env: dict[str, str]) -> Non
     assert result.exit_code == 0
     assert (Path(env["PYTORRENT_DATA_DIR"]) / "pytorrent.db").exists()
     assert "admin" in result.output
+
+
+def test_reset_password_notes_an_external_provider(env: dict[str, str]) -> None:
+    env = {**env, "PYTORRENT_AUTH_PROVIDER": "proxy"}
+    result = run(env, "reset-password", "admin", "spare-Pass-1")
+    assert result.exit_code == 0, result.output
+    assert "is external" in result.output
+    assert passwords.verify(stored(env, "admin")[1], "spare-Pass-1")
