@@ -10,7 +10,6 @@ from typing import Any
 import socketio
 from quart import Quart, g, jsonify, redirect, render_template, request
 from quart.globals import request_ctx
-from quart_auth import QuartAuth
 from werkzeug.exceptions import HTTPException
 
 from ..access.facts import RequestFacts, TrustedNetworks, facts_from_scope
@@ -22,6 +21,7 @@ from ..config import Settings
 from ..plugins import AuthPlugins
 from ..services import Services
 from ..storage import StoreError
+from .sessions import SessionAuth
 
 log = logging.getLogger("pytorrent")
 
@@ -58,7 +58,7 @@ def create_app(settings: Settings, plugins: AuthPlugins) -> PyTorrentApp:
         QUART_AUTH_MODE="cookie",
         PERMANENT_SESSION_LIFETIME=timedelta(hours=int(settings.session_lifetime_hours)),
     )
-    auth = QuartAuth(quart)
+    auth = SessionAuth(quart)
     trusted = TrustedNetworks(settings.auth_trusted_proxies)
     state: dict[str, Any] = {"settings": settings, "plugins": plugins, "auth": auth,
                              "trusted": trusted}
@@ -98,12 +98,16 @@ def create_app(settings: Settings, plugins: AuthPlugins) -> PyTorrentApp:
 
     async def resolve_request() -> Resolution:
         """Resolve the current request once (memoised on ``g``)."""
-        if "resolution" not in g:
-            g.resolution = await state["resolver"].resolve(g.facts)
-            g.principal = g.resolution.principal
-        return g.resolution
+        current = g._get_current_object()  # one context lookup, not one per attribute
+        resolution: Resolution | None = current.get("resolution")
+        if resolution is None:
+            resolution = await state["resolver"].resolve(current.facts)
+            current.resolution = resolution
+            current.principal = resolution.principal
+        return resolution
 
     state["resolve_request"] = resolve_request
+    allowed_origins = settings.api_allowed_origins
 
     @quart.before_request
     async def authorise() -> Any:
@@ -131,7 +135,7 @@ def create_app(settings: Settings, plugins: AuthPlugins) -> PyTorrentApp:
             if not facts.is_api:
                 return await unauthenticated_page(facts, resolution)
             return _error(401, resolution.detail or denied.reason)
-        if not origin_allowed(facts, resolution.principal, settings.api_allowed_origins):
+        if not origin_allowed(facts, resolution.principal, allowed_origins):
             return _error(403, "cross-origin request refused: Origin/Referer does not match "
                                "this site or PYTORRENT_API_ALLOWED_ORIGINS")
         if denied is not None:
