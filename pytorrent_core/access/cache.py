@@ -1,9 +1,10 @@
-"""In-process cache of users, grants and tokens, so a request costs no database work.
+"""In-process cache of users, grants, tokens, profiles and each user's active profile.
 
-Correctness rests on invalidation, not on expiry: the store tells us after every
-committed change in this process, and a watcher polls the database's
-``auth_generation`` counter so changes made by another process (the CLI, a
-second server) are seen within a poll interval.
+A request that only reads these costs no database work. Correctness rests on
+invalidation, not on expiry: the store tells us after every committed change in
+this process, and a watcher polls the database's ``auth_generation`` counter so
+changes made by another process (the CLI, a second server) are seen within a
+poll interval.
 """
 
 from __future__ import annotations
@@ -14,8 +15,8 @@ import logging
 from collections.abc import Callable
 from datetime import datetime
 
-from ..models import Level, User
-from ..storage import Store, TokenRecord
+from ..models import Level, Principal, User, Via
+from ..storage import Profile, Store, TokenRecord
 from ..storage.store import now
 
 log = logging.getLogger(__name__)
@@ -31,6 +32,9 @@ class AuthCache:
         self._names: dict[str, int | None] = {}
         self._permissions: dict[int, dict[int | None, Level]] = {}
         self._tokens: dict[str, TokenRecord] = {}
+        self._principals: dict[tuple[int, str, int | None], Principal] = {}
+        self._profiles: tuple[Profile, ...] | None = None
+        self._active: dict[int, int | None] = {}
         self._token_use: dict[int, datetime] = {}
         self._generation: int | None = None
         self._epoch = 0
@@ -45,6 +49,9 @@ class AuthCache:
         self._names.clear()
         self._permissions.clear()
         self._tokens.clear()
+        self._principals.clear()
+        self._profiles = None
+        self._active.clear()
         for callback in self.listeners:
             callback()
 
@@ -81,6 +88,39 @@ class AuthCache:
             if epoch == self._epoch:
                 self._permissions[user_id] = grants
             return grants
+
+    async def principal(self, user: User, via: Via, token_id: int | None = None) -> Principal:
+        """The Principal for ``user`` reached ``via``: built once, dropped on any change."""
+        key = (user.id, via, token_id)
+        known = self._principals.get(key)
+        if known is not None and known.user is user:  # not built from an older User
+            return known
+        epoch = self._epoch
+        grants = {} if user.is_admin else await self.permissions(user.id)
+        principal = Principal(user=user, via=via, permissions=grants, token_id=token_id)
+        if epoch == self._epoch:
+            self._principals[key] = principal
+        return principal
+
+    async def profiles(self) -> tuple[Profile, ...]:
+        """Every profile, by name. Profile writes go through the Store's change path too."""
+        if self._profiles is None:
+            epoch = self._epoch
+            loaded = tuple(await self.store.list_profiles())
+            if epoch != self._epoch:
+                return loaded
+            self._profiles = loaded
+        return self._profiles
+
+    async def active_profile(self, user_id: int) -> int | None:
+        try:
+            return self._active[user_id]
+        except KeyError:
+            epoch = self._epoch
+            active = await self.store.active_profile(user_id)
+            if epoch == self._epoch:
+                self._active[user_id] = active
+            return active
 
     async def token(self, digest: str) -> TokenRecord | None:
         """Look a token up by digest. Unknown digests are not cached (no memory growth)."""

@@ -11,7 +11,7 @@ import ipaddress
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from http.cookies import SimpleCookie
 from typing import Any
 
@@ -75,12 +75,24 @@ class RequestFacts:
     cookies: Mapping[str, str] = field(default_factory=dict)
     socket_auth: Mapping[str, Any] | None = None
 
+    @cached_property
+    def header_map(self) -> Mapping[str, str]:
+        """First value of each header by lower-case name, for the resolver's lookups.
+
+        Werkzeug's ``Headers.get`` scans the list and raises and catches an HTTP
+        exception for every missing name; the resolver asks for several that are
+        usually missing, on every request.
+        """
+        index: dict[str, str] = {}
+        for name, value in self.headers.items():
+            index.setdefault(name.lower(), value)
+        return index
+
     @property
     def forwarded(self) -> bool:
         """The request carries a forwarding header: it came through a proxy."""
-        for name in self.headers.keys():  # noqa: SIM118 - Headers is a multi-map
-            lowered = name.lower()
-            if lowered.startswith(FORWARDING_PREFIX) or lowered in FORWARDING_HEADERS:
+        for name in self.header_map:
+            if name.startswith(FORWARDING_PREFIX) or name in FORWARDING_HEADERS:
                 return True
         return False
 

@@ -54,6 +54,7 @@ class Resolver:
         self.enabled = bool(self.settings.auth_enable)
         self.bypass_hosts = frozenset(self.settings.auth_bypass_hosts)
         self.user_header = self.settings.auth_proxy_user_header
+        self.user_header_key = self.user_header.lower()
         self._last_untrusted_warning = 0.0
 
     async def resolve(self, facts: RequestFacts) -> Resolution:
@@ -72,7 +73,7 @@ class Resolver:
 
     @staticmethod
     def _presented_token(facts: RequestFacts) -> str | None:
-        token = tokens.from_headers(facts.headers)
+        token = tokens.from_headers(facts.header_map)
         if token is None and facts.socket_auth:
             value = facts.socket_auth.get("token")
             token = value if isinstance(value, str) and value else None
@@ -97,7 +98,7 @@ class Resolver:
     def _bypass_applies(self, facts: RequestFacts) -> bool:
         if facts.raw_host not in self.bypass_hosts:
             return False
-        if facts.forwarded or facts.headers.get(self.user_header) is not None:
+        if facts.forwarded or self.user_header_key in facts.header_map:
             return False
         return not is_public(facts.peer)
 
@@ -111,7 +112,7 @@ class Resolver:
 
     async def _by_provider(self, facts: RequestFacts) -> Resolution:
         if not facts.peer_trusted:
-            if facts.headers.get(self.user_header) is not None:
+            if self.user_header_key in facts.header_map:
                 self._warn_untrusted(facts)
             return Resolution(None, "untrusted_peer",
                               f"identity headers are only accepted from trusted proxies; "
@@ -167,9 +168,7 @@ class Resolver:
 
     async def principal_for(self, user: User, via: str, *,
                              token_id: int | None = None) -> Principal:
-        grants = {} if user.is_admin else await self.cache.permissions(user.id)
-        return Principal(user=user, via=via, permissions=grants,  # type: ignore[arg-type]
-                         token_id=token_id)
+        return await self.cache.principal(user, via, token_id)  # type: ignore[arg-type]
 
     def _warn_untrusted(self, facts: RequestFacts) -> None:
         moment = time.monotonic()

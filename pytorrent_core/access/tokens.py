@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 
 from werkzeug.datastructures import Headers
@@ -22,7 +23,7 @@ def digest(plaintext: str) -> str:
     return hashlib.sha256(plaintext.encode("utf-8")).hexdigest()
 
 
-def from_headers(headers: Headers) -> str | None:
+def from_headers(headers: Headers | Mapping[str, str]) -> str | None:
     """The presented token, from ``Authorization: Bearer`` or ``X-API-Key``; never a query."""
     authorization = headers.get("authorization")
     if authorization:
