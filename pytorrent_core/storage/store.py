@@ -445,7 +445,8 @@ class Store:
                 .where(schema.preferences.c.user_id == user_id))
 
     async def set_active_profile(self, user_id: int, profile_id: int | None) -> None:
-        async with self.engine.begin() as conn:
+        # Through the change path: servers cache each user's active profile.
+        async with self._write() as conn:
             result = await conn.execute(
                 update(schema.preferences).where(schema.preferences.c.user_id == user_id)
                 .values(active_profile_id=profile_id))

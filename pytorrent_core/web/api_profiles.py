@@ -68,9 +68,9 @@ async def replace_labels(services: Services, realtime: Realtime, principal: Prin
 @requires(Need.USER)
 async def list_profiles() -> Any:
     principal: Principal = g.principal
-    store = _services().store
-    visible = [p for p in await store.list_profiles() if principal.can_read(p.id)]
-    active = await store.active_profile(principal.user_id)
+    services = _services()
+    visible = [p for p in await services.cache.profiles() if principal.can_read(p.id)]
+    active = await services.cache.active_profile(principal.user_id)
     if active is not None and not any(p.id == active for p in visible):
         active = None
     return jsonify(profiles=[profile_json(p, principal) for p in visible],
