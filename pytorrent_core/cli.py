@@ -96,8 +96,10 @@ def serve(obj: Context, config: str | None, host: str | None, port: int | None,
     run_async(preflight(settings, plugins))
     warn_if_open(settings, host)
     app = create_app(settings, plugins)
+    # Above info the access log prints nothing, yet uvicorn would gather each line's fields.
     uvicorn.run(app, host=host, port=port, log_level=log_level, lifespan="on",
-                proxy_headers=False, server_header=False)
+                proxy_headers=False, server_header=False,
+                access_log=log_level in ("info", "debug"))
 
 
 # ---------------------------------------------------------------- config
