@@ -11,7 +11,7 @@ import ipaddress
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from functools import cached_property, lru_cache
+from functools import lru_cache
 from http.cookies import SimpleCookie
 from typing import Any
 
@@ -75,18 +75,23 @@ class RequestFacts:
     cookies: Mapping[str, str] = field(default_factory=dict)
     socket_auth: Mapping[str, Any] | None = None
 
-    @cached_property
+    @property
     def header_map(self) -> Mapping[str, str]:
         """First value of each header by lower-case name, for the resolver's lookups.
 
         Werkzeug's ``Headers.get`` scans the list and raises and catches an HTTP
         exception for every missing name; the resolver asks for several that are
-        usually missing, on every request.
+        usually missing, on every request. Built on first use (not with
+        ``cached_property``, which takes a lock on every access in Python 3.11).
         """
-        index: dict[str, str] = {}
-        for name, value in self.headers.items():
-            index.setdefault(name.lower(), value)
-        return index
+        try:
+            return self.__dict__["_header_map"]  # type: ignore[no-any-return]
+        except KeyError:
+            index: dict[str, str] = {}
+            for name, value in self.headers:
+                index.setdefault(name.lower(), value)
+            self.__dict__["_header_map"] = index
+            return index
 
     @property
     def forwarded(self) -> bool:
