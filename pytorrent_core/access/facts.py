@@ -84,14 +84,13 @@ class RequestFacts:
         usually missing, on every request. Built on first use (not with
         ``cached_property``, which takes a lock on every access in Python 3.11).
         """
-        try:
-            return self.__dict__["_header_map"]  # type: ignore[no-any-return]
-        except KeyError:
-            index: dict[str, str] = {}
+        index: dict[str, str] | None = self.__dict__.get("_header_map")
+        if index is None:
+            index = {}
             for name, value in self.headers:
                 index.setdefault(name.lower(), value)
             self.__dict__["_header_map"] = index
-            return index
+        return index
 
     @property
     def forwarded(self) -> bool:
