@@ -194,6 +194,6 @@ def register(app: Quart) -> None:
     @requires(Need.USER)
     async def me() -> Any:
         state = _state()
-        info = state["services"].plugins.provider_info(state["settings"])
+        # The resolver asked the provider once at start-up; the answer does not change.
         return jsonify(user=principal_json(g.principal), provider=state["plugins"].provider,
-                       external=bool(info["external"]))
+                       external=state["resolver"].external)
