@@ -78,6 +78,7 @@ def prepare(size: seeding.Size, root: Path | None = None) -> Bench:
         bench.cookie, bench.cookie_note = login(local, seeded.password)
     except BaseException:
         bench.stop()
+        shutil.rmtree(root, ignore_errors=True)
         raise
     return bench
 
