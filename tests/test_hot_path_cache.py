@@ -102,3 +102,23 @@ async def test_memo_is_bounded_and_forgotten_cookies_still_verify(
                 assert auth.load_token(cookie) == auth_id
         assert auth.load_token(cookies["0:1"][:-2] + "xx") is None
         assert len(auth._verified) <= 2
+
+
+async def test_who_am_i_follows_user_and_grant_changes(app: PyTorrentApp) -> None:
+    store = app.services.store
+    user = await store.create_user("erin", display_name="Erin", permissions={None: "ro"})
+    headers = {"Authorization": f"Bearer {await issue_token(store, user.id)}"}
+    client = app.quart.test_client()
+
+    async def me() -> dict[str, Any]:
+        reply = await client.get("/api/auth/me", headers=headers)
+        assert reply.status_code == 200
+        return (await reply.get_json())["user"]
+
+    assert (await me())["display_name"] == "Erin"
+    await store.update_user(user.id, display_name="Erin E.")
+    assert (await me())["display_name"] == "Erin E."
+    await store.set_permissions(user.id, {None: "full"})
+    assert (await me())["permissions"] == {"*": "full"}
+    await store.update_user(user.id, role="admin")
+    assert (await me())["role"] == "admin"

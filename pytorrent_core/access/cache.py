@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Hashable
 from datetime import datetime
 
 from ..models import Level, Principal, User, Via
@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 
 GENERATION_POLL_SECONDS = 0.5
 TOKEN_FLUSH_SECONDS = 15.0
+MAX_RENDERED = 2048
 
 
 class AuthCache:
@@ -35,6 +36,7 @@ class AuthCache:
         self._principals: dict[tuple[int, str, int | None], Principal] = {}
         self._profiles: tuple[Profile, ...] | None = None
         self._active: dict[int, int | None] = {}
+        self._views: dict[Hashable, bytes] = {}
         self._token_use: dict[int, datetime] = {}
         self._generation: int | None = None
         self._epoch = 0
@@ -52,6 +54,7 @@ class AuthCache:
         self._principals.clear()
         self._profiles = None
         self._active.clear()
+        self._views.clear()
         for callback in self.listeners:
             callback()
 
@@ -121,6 +124,21 @@ class AuthCache:
             if epoch == self._epoch:
                 self._active[user_id] = active
             return active
+
+    async def rendered(self, key: Hashable, render: Callable[[], Awaitable[bytes]]) -> bytes:
+        """A response body that depends only on cached auth data, rendered once per change.
+
+        ``key`` must name everything the body depends on (the view and the principal).
+        """
+        body = self._views.get(key)
+        if body is None:
+            epoch = self._epoch
+            body = await render()
+            if epoch == self._epoch:
+                if len(self._views) >= MAX_RENDERED:
+                    self._views.pop(next(iter(self._views)))
+                self._views[key] = body
+        return body
 
     async def token(self, digest: str) -> TokenRecord | None:
         """Look a token up by digest. Unknown digests are not cached (no memory growth)."""

@@ -6,9 +6,10 @@ Labels are the first profile-scoped data users with ``full`` may change.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-from quart import Blueprint, current_app, g, jsonify, request
+from quart import Blueprint, Response, current_app, g, jsonify, request
 
 from ..access.policy import Need, requires
 from ..models import Principal
@@ -69,12 +70,17 @@ async def replace_labels(services: Services, realtime: Realtime, principal: Prin
 async def list_profiles() -> Any:
     principal: Principal = g.principal
     services = _services()
-    visible = [p for p in await services.cache.profiles() if principal.can_read(p.id)]
-    active = await services.cache.active_profile(principal.user_id)
-    if active is not None and not any(p.id == active for p in visible):
-        active = None
-    return jsonify(profiles=[profile_json(p, principal) for p in visible],
-                   active_profile=active)
+
+    async def render() -> bytes:
+        visible = [p for p in await services.cache.profiles() if principal.can_read(p.id)]
+        active = await services.cache.active_profile(principal.user_id)
+        if active is not None and not any(p.id == active for p in visible):
+            active = None
+        return json.dumps({"profiles": [profile_json(p, principal) for p in visible],
+                           "active_profile": active}, separators=(",", ":")).encode()
+
+    body = await services.cache.rendered(("profiles", principal.user_id), render)
+    return Response(body, mimetype="application/json")
 
 
 @blueprint.post("/api/profiles")

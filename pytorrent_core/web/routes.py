@@ -6,10 +6,21 @@ hooks; these views only apply the decision.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 from urllib.parse import urlsplit
 
-from quart import Quart, current_app, g, jsonify, make_response, redirect, render_template, request
+from quart import (
+    Quart,
+    Response,
+    current_app,
+    g,
+    jsonify,
+    make_response,
+    redirect,
+    render_template,
+    request,
+)
 from quart_auth import AuthUser, login_user, logout_user
 
 from ..access.origin import request_origin
@@ -195,5 +206,14 @@ def register(app: Quart) -> None:
     async def me() -> Any:
         state = _state()
         # The resolver asked the provider once at start-up; the answer does not change.
-        return jsonify(user=principal_json(g.principal), provider=state["plugins"].provider,
-                       external=state["resolver"].external)
+        principal: Principal = g.principal
+
+        async def render() -> bytes:
+            return json.dumps({"user": principal_json(principal),
+                               "provider": state["plugins"].provider,
+                               "external": state["resolver"].external},
+                              separators=(",", ":")).encode()
+
+        key = ("me", principal.user_id, principal.via, principal.token_id)
+        body = await state["services"].cache.rendered(key, render)
+        return Response(body, mimetype="application/json")
