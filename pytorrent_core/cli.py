@@ -239,14 +239,10 @@ def plugins_list(obj: Context, as_json: bool) -> None:
 
 
 def _register_subcommands() -> None:
-    for module in ("cli_users", "cli_tokens"):
-        try:
-            imported = __import__(f"{__package__}.{module}", fromlist=["register"])
-        except ModuleNotFoundError as error:
-            if error.name != f"{__package__}.{module}":
-                raise
-            continue
-        imported.register(main)
+    from . import cli_tokens, cli_users
+
+    cli_users.register(main)
+    cli_tokens.register(main)
 
 
 _register_subcommands()

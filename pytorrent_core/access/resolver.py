@@ -128,6 +128,10 @@ class Resolver:
             existing = await self.cache.user_by_name(identity.username)
             if existing is not None and not existing.active:
                 return Resolution(None, "inactive_user", "this user is deactivated")
+            if existing is not None:
+                return Resolution(None, "provider_refused",
+                                  f"the {self.services.plugins.provider} provider refused "
+                                  f"user {identity.username!r}")
             return Resolution(None, "unknown_user",
                               f"user {identity.username!r} does not exist in pyTorrent "
                               "and auto-create is off")

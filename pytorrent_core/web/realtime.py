@@ -53,7 +53,6 @@ class Realtime:
         if resolution.principal.token_id is not None:
             self._expire_later(facts)
         await self.sio.save_session(sid, {"user_id": resolution.principal.user_id})
-        await self.sio.emit("hello", {"username": resolution.principal.username}, to=sid)
 
     async def disconnect(self, sid: str, *args: Any) -> None:
         self.facts.pop(sid, None)
