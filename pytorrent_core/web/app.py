@@ -21,7 +21,7 @@ from ..config import Settings
 from ..plugins import AuthPlugins
 from ..services import Services
 from ..storage import StoreError
-from .sessions import SessionAuth
+from .sessions import NoQuartSession, SessionAuth
 
 log = logging.getLogger("pytorrent")
 
@@ -58,6 +58,7 @@ def create_app(settings: Settings, plugins: AuthPlugins) -> PyTorrentApp:
         QUART_AUTH_MODE="cookie",
         PERMANENT_SESSION_LIFETIME=timedelta(hours=int(settings.session_lifetime_hours)),
     )
+    quart.session_interface = NoQuartSession()
     auth = SessionAuth(quart)
     trusted = TrustedNetworks(settings.auth_trusted_proxies)
     state: dict[str, Any] = {"settings": settings, "plugins": plugins, "auth": auth,

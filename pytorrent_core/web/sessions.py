@@ -15,6 +15,7 @@ from typing import Any
 
 from itsdangerous import BadSignature, SignatureExpired
 from quart import Quart, current_app
+from quart.sessions import SessionInterface
 from quart_auth import QuartAuth
 
 MEMO_SIZE = 4096
@@ -54,3 +55,18 @@ class SessionAuth(QuartAuth):
             del self._verified[next(iter(self._verified))]
         self._verified[token] = (auth_id, int(signed.timestamp()))
         return auth_id
+
+
+class NoQuartSession(SessionInterface):
+    """pyTorrent keeps no data in Quart's ``session``: its only cookie is quart-auth's.
+
+    The default interface would build a signing serializer on every request for a
+    session that is never used; a null session costs nothing and fails loudly if
+    code ever tries to write to it.
+    """
+
+    async def open_session(self, app: Quart, request: Any) -> None:
+        return None
+
+    async def save_session(self, app: Quart, session: Any, response: Any) -> None:
+        return None
