@@ -45,9 +45,8 @@ def _external() -> bool:
     return bool(services.plugins.provider_info(services.settings)["external"])
 
 
-async def user_json(user: User) -> dict[str, Any]:
-    """A user as the API shows it; never a password or hash."""
-    grants = await _services().store.permissions(user.id)
+def user_fields(user: User, grants: Mapping[int | None, Level]) -> dict[str, Any]:
+    """A user as the API shows it, to admins and to the user; never a password or hash."""
     return {
         "id": user.id,
         "username": user.username,
@@ -62,6 +61,10 @@ async def user_json(user: User) -> dict[str, Any]:
         "permissions": {("*" if key is None else str(key)): level
                         for key, level in grants.items()},
     }
+
+
+async def user_json(user: User) -> dict[str, Any]:
+    return user_fields(user, await _services().store.permissions(user.id))
 
 
 # ---------------------------------------------------------------- validation

@@ -27,6 +27,7 @@ from ..access.origin import request_origin
 from ..access.policy import Need, requires
 from ..access.throttle import Attempt, LoginThrottle
 from ..models import LoginPage, LogoutAction, Principal, User
+from .api_users import user_fields
 
 GENERIC_LOGIN_FAILURE = "Invalid username or password."
 THROTTLED = "Too many failed sign-in attempts. Try again in {seconds} seconds."
@@ -47,19 +48,7 @@ def safe_next(target: str | None) -> str:
 
 
 def principal_json(principal: Principal) -> dict[str, Any]:
-    user = principal.user
-    return {
-        "id": user.id,
-        "username": user.username,
-        "display_name": user.display_name,
-        "email": user.email,
-        "role": user.role,
-        "via": principal.via,
-        "builtin": user.builtin,
-        "provider": user.provider,
-        "permissions": {("*" if k is None else str(k)): v
-                        for k, v in principal.permissions.items()},
-    }
+    return {**user_fields(principal.user, principal.permissions), "via": principal.via}
 
 
 def _foreign_origin() -> bool:
