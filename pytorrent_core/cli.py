@@ -223,8 +223,8 @@ def plugins_list(obj: Context, as_json: bool) -> None:
     if not rows:
         click.echo("no authentication providers installed; pip install pytorrent-auth-local")
     else:
-        width = max(len(row["name"]) for row in rows) + 2
-        dist_width = max(len(row["distribution"] or "-") for row in rows) + 2
+        width = max(len(str(row["name"])) for row in rows) + 2
+        dist_width = max(len(str(row["distribution"] or "-")) for row in rows) + 2
         click.echo(f"  {'name':<{width}}{'distribution':<{dist_width}}version")
         for row in rows:
             mark = "*" if row["active"] else " "

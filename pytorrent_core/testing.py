@@ -54,7 +54,7 @@ class PeerClient(QuartClient):
     peer: tuple[str, int] = DEFAULT_PEER
 
     async def open(self, path: str, *args: Any, peer: str | None = None,
-                   **kwargs: Any) -> Any:  # type: ignore[override]
+                   **kwargs: Any) -> Any:
         scope_base = dict(kwargs.pop("scope_base", None) or {})
         scope_base.setdefault("client", (peer, 40000) if peer else self.peer)
         return await super().open(path, *args, scope_base=scope_base, **kwargs)
@@ -66,7 +66,7 @@ async def running_app(tmp_path: Path, env: Mapping[str, str] | None = None,
     """An app with its start-up done (migrations, first admin), stopped afterwards."""
     settings, plugins = load_for_test(tmp_path, env, provider_plugin)
     app = create_app(settings, plugins)
-    app.quart.test_client_class = PeerClient
+    app.quart.test_client_class = PeerClient  # type: ignore[assignment]
     async with app.quart.test_app():
         yield app
 

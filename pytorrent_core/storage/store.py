@@ -54,6 +54,13 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
+def _new_id(result: Any) -> int:
+    """The primary key an INSERT just created."""
+    key = result.inserted_primary_key
+    assert key is not None
+    return int(key[0])
+
+
 def _user(row: Any) -> User:
     return User(
         id=row.id,
@@ -241,7 +248,7 @@ class Store:
                     builtin=builtin, provider=provider, external_subject=external_subject,
                     session_epoch=1, created_at=stamp, updated_at=stamp,
                 ))
-                user_id = result.inserted_primary_key[0]
+                user_id = _new_id(result)
                 if permissions:
                     await self._write_permissions(conn, user_id, permissions)
                 await self._audit(conn, actor, "user.create", username)
@@ -382,7 +389,7 @@ class Store:
                 await self._audit(conn, actor, "profile.create", name)
         except IntegrityError:
             raise StoreError(f"profile {name!r} already exists", "name", 409) from None
-        return Profile(result.inserted_primary_key[0], name, scgi_url)
+        return Profile(_new_id(result), name, scgi_url)
 
     async def update_profile(self, profile_id: int, *, actor: str | None = None,
                              **fields: Any) -> Profile:
@@ -465,7 +472,7 @@ class Store:
                 user_id=user_id, name=name, prefix=prefix, digest=digest,
                 created_at=stamp, expires_at=expires_at))
             await self._audit(conn, actor, "token.create", f"{user_id}:{name}")
-        return TokenRecord(result.inserted_primary_key[0], user_id, name, prefix, stamp,
+        return TokenRecord(_new_id(result), user_id, name, prefix, stamp,
                            expires_at, None, None)
 
     async def token_by_digest(self, digest: str) -> TokenRecord | None:

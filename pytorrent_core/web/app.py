@@ -58,7 +58,7 @@ def create_app(settings: Settings, plugins: AuthPlugins) -> PyTorrentApp:
         QUART_AUTH_MODE="cookie",
         PERMANENT_SESSION_LIFETIME=timedelta(hours=int(settings.session_lifetime_hours)),
     )
-    quart.session_interface = NoQuartSession()
+    quart.session_interface = NoQuartSession()  # type: ignore[assignment]
     auth = SessionAuth(quart)
     trusted = TrustedNetworks(settings.auth_trusted_proxies)
     state: dict[str, Any] = {"settings": settings, "plugins": plugins, "auth": auth,
@@ -184,7 +184,7 @@ def create_app(settings: Settings, plugins: AuthPlugins) -> PyTorrentApp:
 
     @requires(Need.PUBLIC)
     async def static(filename: str) -> Any:
-        return await send_static(filename)
+        return await send_static(filename)  # type: ignore[misc]
 
     quart.view_functions["static"] = static
 

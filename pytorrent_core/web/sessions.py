@@ -36,7 +36,7 @@ class SessionAuth(QuartAuth):
         if keys != self._keys:  # a new key invalidates what the old one verified
             self._keys = keys
             self._verified.clear()
-            self._serializer = self.serializer_class(list(keys), self.salt)
+            self._serializer = self.serializer_class(list(keys), self.salt)  # type: ignore[arg-type]
             self._signer = self._serializer.make_signer(self.salt)
         known = self._verified.get(token)
         if known is not None:
