@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import ipaddress
 import logging
 import os
 import secrets
@@ -178,7 +179,24 @@ async def check_bypass_user(services: Services) -> None:
                 "List only private direct-IP addresses, never public domains.", host)
 
 
+def public_networks(networks: tuple[str, ...]) -> list[str]:
+    """The networks in ``networks`` that include public addresses."""
+    wide = []
+    for text in networks:
+        network = ipaddress.ip_network(text, strict=False)
+        if not (network.is_private or network.is_loopback or network.is_link_local):
+            wide.append(text)
+    return wide
+
+
 def warn_if_open(settings: Settings, host: str) -> None:
+    """Log the legal-but-dangerous settings a server is about to run with."""
+    wide = public_networks(tuple(settings.auth_trusted_proxies))
+    if settings.auth_enable and wide:
+        log.warning(
+            "auth.trusted_proxies (PYTORRENT_AUTH_TRUSTED_PROXIES) includes public addresses "
+            "(%s): identity and forwarded headers from there are believed. List only your "
+            "reverse proxy's address; see `pytorrent auth doctor`.", ", ".join(wide))
     if settings.auth_enable:
         return
     loopback = host in ("127.0.0.1", "::1", "localhost") or host.startswith("127.")

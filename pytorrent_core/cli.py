@@ -238,6 +238,27 @@ def plugins_list(obj: Context, as_json: bool) -> None:
         click.echo(f"active provider {active!r} is not installed", err=True)
 
 
+@main.group()
+def auth() -> None:
+    """Authentication set-up."""
+
+
+@auth.command("doctor")
+@pass_context
+@user_errors
+def auth_doctor(obj: Context) -> None:
+    """Explain the effective auth set-up and flag risky settings (exit 1 on errors)."""
+    from .doctor import check_database, check_settings
+
+    settings, plugins = obj.load()
+    findings = check_settings(settings, plugins) + run_async(check_database(settings))
+    marks = {"ok": "ok   ", "warn": "WARN ", "error": "ERROR"}
+    for finding in findings:
+        click.echo(f"{marks[finding.level]} {finding.message}")
+    if any(finding.level == "error" for finding in findings):
+        raise SystemExit(1)
+
+
 def _register_subcommands() -> None:
     from . import cli_tokens, cli_users
 

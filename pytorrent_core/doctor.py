@@ -1,0 +1,118 @@
+"""``pytorrent auth doctor``: explain the effective auth set-up and flag risky combinations.
+
+Each finding is (level, message); levels are ``ok``, ``warn`` and ``error``.
+Checks read settings and, for the bypass user, the database (bringing its schema up
+to date as start-up would); they change nothing else.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from dataclasses import dataclass
+from typing import Literal
+
+from .bootstrap import BUILTIN_ADMIN, public_networks
+from .config import Settings, is_private_host
+from .plugins import AuthPlugins, installed_providers
+from .storage import Store
+
+Level = Literal["ok", "warn", "error"]
+
+
+@dataclass(frozen=True)
+class Finding:
+    level: Level
+    message: str
+
+
+def check_settings(settings: Settings, plugins: AuthPlugins) -> list[Finding]:
+    found: list[Finding] = []
+    add = lambda level, message: found.append(Finding(level, message))  # noqa: E731
+
+    if not settings.auth_enable:
+        add("warn", "authentication is disabled (PYTORRENT_AUTH_ENABLE=false): every request "
+                    "acts as the built-in admin; only for a private, single-user machine")
+        return found
+
+    provider = plugins.provider or "?"
+    info = plugins.provider_info(settings)
+    dist = installed_providers().get(provider)
+    where = f"{dist.distribution} {dist.version}" if dist and dist.distribution else "test plugin"
+    add("ok", f"provider {provider!r} ({where}): {info['description'] or 'no description'}")
+
+    if info["external"]:
+        header = settings.auth_proxy_user_header
+        add("ok", f"identity comes from the {header} header, believed only from "
+                  f"auth.trusted_proxies = {', '.join(settings.auth_trusted_proxies)}")
+        wide = public_networks(tuple(settings.auth_trusted_proxies))
+        if wide:
+            add("error", f"PYTORRENT_AUTH_TRUSTED_PROXIES includes public addresses "
+                         f"({', '.join(wide)}): anyone there can claim any user with a "
+                         f"{header} header; list only your proxy's address")
+        if settings.auth_proxy_auto_create:
+            role = settings.auth_proxy_auto_create_role
+            if role == "admin":
+                what = "as admins (every profile, user management)"
+            else:
+                level = settings.auth_proxy_auto_create_permission
+                what = f"as users with {level!r} on all profiles"
+            add("ok", f"unknown users are created {what}; passwordless users are "
+                      "re-synchronised to this on every request")
+        else:
+            add("ok", "unknown users are refused (PYTORRENT_AUTH_PROXY_AUTO_CREATE=false)")
+
+    for host in settings.auth_bypass_hosts:
+        if is_private_host(host):
+            add("ok", f"direct-IP bypass for Host {host!r} as user "
+                      f"{settings.auth_bypass_user!r} (not for proxied or public traffic)")
+        else:
+            add("warn", f"bypass host {host!r} is not a private IP or local name: "
+                        "never list public domains in PYTORRENT_AUTH_BYPASS_HOSTS")
+
+    https_origins = [o for o in (*settings.socketio_cors_allowed_origins,
+                                 *settings.api_allowed_origins) if o.startswith("https://")]
+    if https_origins and not settings.session_cookie_secure:
+        add("warn", "allowed origins use https but PYTORRENT_SESSION_COOKIE_SECURE=false: "
+                    "set it to true so the session cookie is never sent over plain http")
+    if https_origins and not settings.proxy_fix_enable:
+        add("warn", "allowed origins use https but PYTORRENT_PROXY_FIX_ENABLE=false: "
+                    "behind an HTTPS proxy pyTorrent sees http:// unless it believes "
+                    "X-Forwarded-Proto; enable it (only trusted proxies are believed)")
+    if settings.session_cookie_secure and not (settings.proxy_fix_enable or https_origins):
+        add("warn", "PYTORRENT_SESSION_COOKIE_SECURE=true: browsers drop the cookie on "
+                    "plain http; serve pyTorrent over HTTPS")
+
+    if not settings.server_secret_key:
+        path = settings.data_dir / "secret_key"
+        if path.exists():
+            mode = stat.S_IMODE(os.stat(path).st_mode)
+            if mode & 0o077:
+                add("warn", f"{path} is readable by others (mode {mode:o}); chmod 600 it")
+            else:
+                add("ok", f"session secret key kept in {path} (mode 600)")
+        else:
+            add("ok", f"a session secret key will be generated in {path} on first start")
+    return found
+
+
+async def check_database(settings: Settings) -> list[Finding]:
+    if not settings.auth_enable or not settings.auth_bypass_hosts:
+        return []
+    store = Store.from_url(settings.database_url)
+    try:
+        await store.migrate()
+        user = await store.get_user_by_name(settings.auth_bypass_user)
+        first_start = user is None and await store.count_active_admins() == 0
+    finally:
+        await store.close()
+    if first_start and settings.auth_bypass_user == BUILTIN_ADMIN:
+        return [Finding("ok", f"bypass user {BUILTIN_ADMIN!r} is the built-in admin, "
+                              "created on first start")]
+    if user is None or not user.active:
+        state = "does not exist" if user is None else "is deactivated"
+        return [Finding("error", f"bypass user {settings.auth_bypass_user!r} {state}: "
+                                 "pyTorrent will refuse to start; create or activate it, "
+                                 "or set PYTORRENT_AUTH_BYPASS_USER")]
+    note = "an admin: every profile" if user.is_admin else "role user: its own grants apply"
+    return [Finding("ok", f"bypass user {user.username!r} exists and is active ({note})")]
