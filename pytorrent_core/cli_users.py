@@ -17,6 +17,7 @@ from .cli import Context, pass_context, run_async, user_errors
 from .models import Level, User
 from .passwords import PasswordProblem, check_policy, hash_password
 from .services import Services
+from .usernames import MAX_USERNAME_LENGTH, normalise, text_problem
 
 T = TypeVar("T")
 ACTOR = "cli"
@@ -142,10 +143,10 @@ def register(main: click.Group) -> None:
         """Create USERNAME."""
         if no_password and password is not None:
             raise click.ClickException("give --password or --no-password, not both")
-        name = username.strip()
-        if not name or any(ch.isspace() or not ch.isprintable() for ch in name):
-            raise click.ClickException(f"{username!r} is not a usable username "
-                                       "(no spaces or control characters)")
+        name = normalise(username)
+        problem = "must not be empty" if not name else text_problem(name, MAX_USERNAME_LENGTH)
+        if problem:
+            raise click.ClickException(f"username {username!r} {problem}")
         secret = None if no_password else _new_password(password)
         level = LEVELS[permission]
 

@@ -36,14 +36,25 @@ def header_text(value: str) -> str:
         return value
 
 
+def text_problem(text: str, max_length: int = MAX_TEXT_LENGTH) -> str | None:
+    """Why ``text`` (already normalised and trimmed) is not a usable name, or ``None``."""
+    if len(text) > max_length:
+        return f"must be at most {max_length} characters"
+    if any(unicodedata.category(ch) in _REFUSED_CATEGORIES for ch in text):
+        return "must not contain control or invisible characters"
+    return None
+
+
+def normalise(value: str) -> str:
+    return unicodedata.normalize("NFC", value).strip()
+
+
 def clean_text(value: str | None, max_length: int = MAX_TEXT_LENGTH) -> str | None:
     """Trimmed, NFC-normalised text; ``None`` if empty, too long or with control characters."""
     if value is None:
         return None
-    text = unicodedata.normalize("NFC", value).strip()
-    if not text or len(text) > max_length:
-        return None
-    if any(unicodedata.category(ch) in _REFUSED_CATEGORIES for ch in text):
+    text = normalise(value)
+    if not text or text_problem(text, max_length):
         return None
     return text
 

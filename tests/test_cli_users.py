@@ -129,7 +129,8 @@ def test_users_add_prompts_and_can_skip_the_password(env: dict[str, str]) -> Non
     (("users", "deactivate", "admin"), "built-in admin cannot be demoted or deactivated"),
     (("users", "delete", "admin", "--yes"), "built-in admin cannot be deleted"),
     (("users", "activate", "ghost"), "no user named 'ghost'"),
-    (("users", "add", "bad name", "--no-password"), "not a usable username"),
+    (("users", "add", "bad\u0007name", "--no-password"),
+     "must not contain control or invisible characters"),
 ])
 def test_refusals_are_one_line_errors(env: dict[str, str], args, message: str) -> None:
     result = run(env, *args)

@@ -8,7 +8,6 @@ last active admin) and its refusals reach the client the same way.
 from __future__ import annotations
 
 import asyncio
-import unicodedata
 from collections.abc import Mapping
 from typing import Any
 
@@ -19,8 +18,8 @@ from ..models import Level, Principal, User
 from ..passwords import PasswordProblem, check_policy, hash_password
 from ..services import Services
 from ..storage import StoreError
+from ..usernames import MAX_USERNAME_LENGTH, normalise, text_problem
 
-MAX_USERNAME = 128
 MAX_TEXT = 256
 ROLES = ("admin", "user")
 LEVELS: Mapping[str, Level] = {"none": "none", "ro": "ro", "full": "full", "rw": "full"}
@@ -76,21 +75,19 @@ def _text(data: Mapping[str, Any], key: str, limit: int) -> str | None:
         return None
     if not isinstance(value, str):
         raise Invalid(key, f"{key} must be a string or null")
-    value = unicodedata.normalize("NFC", value).strip()
-    if len(value) > limit:
-        raise Invalid(key, f"{key} must be at most {limit} characters")
-    if any(unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp")
-           for ch in value):
-        raise Invalid(key, f"{key} must not contain control or invisible characters")
+    value = normalise(value)
+    problem = text_problem(value, limit)
+    if problem:
+        raise Invalid(key, f"{key} {problem}")
     return value or None
 
 
 def _username(data: Mapping[str, Any]) -> str:
-    value = _text(data, "username", MAX_USERNAME)
+    # The same rules as names that arrive in a proxy's header, so an admin can
+    # create in advance any user an external provider may sign in.
+    value = _text(data, "username", MAX_USERNAME_LENGTH)
     if not value:
         raise Invalid("username", "username must not be empty")
-    if any(ch.isspace() for ch in value):
-        raise Invalid("username", "username must not contain spaces")
     return value
 
 
