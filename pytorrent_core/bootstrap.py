@@ -23,6 +23,7 @@ from .config import (
     is_private_host,
     read_raw,
 )
+from .models import BUILTIN_ADMIN
 from .passwords import hash_password
 from .plugins import AuthPlugins, installed_providers, make_plugin_manager
 from .services import Services
@@ -30,7 +31,6 @@ from .storage import Store
 
 log = logging.getLogger("pytorrent")
 
-BUILTIN_ADMIN = "admin"
 
 
 def load(config_path: str | os.PathLike[str] | None = None,

@@ -12,8 +12,9 @@ import stat
 from dataclasses import dataclass
 from typing import Literal
 
-from .bootstrap import BUILTIN_ADMIN, public_networks
+from .bootstrap import public_networks
 from .config import Settings, is_private_host
+from .models import BUILTIN_ADMIN
 from .plugins import AuthPlugins, installed_providers
 from .storage import Store
 

@@ -12,6 +12,9 @@ Via = Literal["token", "bypass", "provider", "session", "disabled"]
 
 LEVEL_RANK: Mapping[str, int] = {"none": 0, "ro": 1, "full": 2}
 
+# Created on first start; cannot be renamed, demoted, deactivated or deleted.
+BUILTIN_ADMIN = "admin"
+
 
 @dataclass(frozen=True)
 class Identity:

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from .. import provisioning
-from ..models import Identity, Principal, User
+from ..models import BUILTIN_ADMIN, Identity, Principal, User
 from ..services import Services
 from ..storage.store import now
 from . import tokens
@@ -90,7 +90,7 @@ class Resolver:
         return Resolution(principal)
 
     async def _disabled(self) -> Resolution:
-        user = await self.cache.user_by_name("admin")
+        user = await self.cache.user_by_name(BUILTIN_ADMIN)
         if user is None or not user.active:
             return Resolution(None, "no_admin", "built-in admin user is missing")
         return Resolution(await self.principal_for(user, "disabled"))
