@@ -41,6 +41,16 @@ def profile_json(profile: Profile, principal: Principal) -> dict[str, Any]:
     return data
 
 
+async def visible_profiles(services: Services, principal: Principal
+                           ) -> tuple[list[Profile], int | None]:
+    """The profiles ``principal`` may read, and their saved choice if still readable."""
+    visible = [p for p in await services.cache.profiles() if principal.can_read(p.id)]
+    active = await services.cache.active_profile(principal.user_id)
+    if active is not None and not any(p.id == active for p in visible):
+        active = None
+    return visible, active
+
+
 async def _body() -> dict[str, Any]:
     data = await request.get_json(silent=True)
     if not isinstance(data, dict):
@@ -72,10 +82,7 @@ async def list_profiles() -> Any:
     services = _services()
 
     async def render() -> bytes:
-        visible = [p for p in await services.cache.profiles() if principal.can_read(p.id)]
-        active = await services.cache.active_profile(principal.user_id)
-        if active is not None and not any(p.id == active for p in visible):
-            active = None
+        visible, active = await visible_profiles(services, principal)
         return json.dumps({"profiles": [profile_json(p, principal) for p in visible],
                            "active_profile": active}, separators=(",", ":")).encode()
 

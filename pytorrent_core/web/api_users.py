@@ -40,8 +40,7 @@ def _services() -> Services:
 
 
 def _external() -> bool:
-    services = _services()
-    return bool(services.plugins.provider_info(services.settings)["external"])
+    return bool(current_app.extensions["pytorrent"]["resolver"].external)
 
 
 def user_fields(user: User, grants: Mapping[int | None, Level]) -> dict[str, Any]:

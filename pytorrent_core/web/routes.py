@@ -27,6 +27,7 @@ from ..access.origin import request_origin
 from ..access.policy import Need, requires
 from ..access.throttle import Attempt, LoginThrottle
 from ..models import LoginPage, LogoutAction, Principal, User
+from .api_profiles import visible_profiles
 from .api_users import user_fields
 
 GENERIC_LOGIN_FAILURE = "Invalid username or password."
@@ -83,18 +84,12 @@ def register(app: Quart) -> None:
     async def index() -> Any:
         principal: Principal = g.principal
         state = _state()
-        services = state["services"]
-        info = services.plugins.provider_info(state["settings"])
-        store = services.store
-        active = await store.active_profile(principal.user_id)
-        visible = [p for p in await store.list_profiles() if principal.can_read(p.id)]
-        if active is not None and not principal.can_read(active):
-            active = None
+        visible, active = await visible_profiles(state["services"], principal)
         show_picker = active is None and bool(visible)
         return await render_template(
             "index.html",
             principal=principal,
-            external=bool(info["external"]),
+            external=state["resolver"].external,
             profiles=visible,
             active_profile=active,
             show_picker=show_picker,
