@@ -43,6 +43,23 @@ def environment(tmp_path: Path, env: Mapping[str, str] | None = None) -> dict[st
     return base
 
 
+def database_url(tmp_path: Path) -> str:
+    """The SQLite URL of the database that :func:`environment` points pyTorrent at."""
+    return f"sqlite+aiosqlite:///{tmp_path / 'data' / 'pytorrent.db'}"
+
+
+def stop_process(process: subprocess.Popen[bytes] | None, timeout: float = 10) -> None:
+    """Terminate a child process, killing it if it does not stop in ``timeout`` seconds."""
+    if process is None or process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 def load_for_test(tmp_path: Path, env: Mapping[str, str] | None = None,
                   provider_plugin: object | None = None) -> tuple[Settings, AuthPlugins]:
     return load(None, environment(tmp_path, env), provider_plugin=provider_plugin)
@@ -144,14 +161,12 @@ class ServerProcess:
         return self.log_path.read_text(encoding="utf-8", errors="replace") \
             if self.log_path.exists() else ""
 
+    @property
+    def database_url(self) -> str:
+        return database_url(self.tmp_path)
+
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process)
 
     def __enter__(self) -> ServerProcess:
         return self.start()

@@ -22,6 +22,7 @@ from pytorrent_core.models import Identity
 from pytorrent_core.storage import Store
 from pytorrent_core.testing import (
     ServerProcess,
+    database_url,
     issue_token,
     running_app,
     session_cookie,
@@ -199,7 +200,7 @@ class Live:
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     tmp = tmp_path_factory.mktemp("live")
     with ServerProcess(tmp) as server:
-        url = f"sqlite+aiosqlite:///{tmp / 'data' / 'pytorrent.db'}"
+        url = database_url(tmp)
 
         async def setup() -> World:
             store = Store.from_url(url)

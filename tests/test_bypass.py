@@ -15,7 +15,13 @@ from quart.testing.app import LifespanError
 
 from pytorrent_core.config import ConfigError
 from pytorrent_core.storage import Store
-from pytorrent_core.testing import ServerProcess, free_port, running_app, socketio_client
+from pytorrent_core.testing import (
+    ServerProcess,
+    database_url,
+    free_port,
+    running_app,
+    socketio_client,
+)
 from pytorrent_core.web.app import PyTorrentApp
 
 HOSTS = "10.11.1.11:8090,10.11.1.11,NAS.lan"
@@ -135,7 +141,7 @@ async def test_user_bypass_follows_its_grants(tmp_path: Path) -> None:
 async def seed(tmp_path: Path, username: str | None, *, active: bool = True,
                grants: dict[str, str] | None = None) -> None:
     """Prepare the database before start-up: profiles A and B, and maybe a user."""
-    store = Store.from_url(f"sqlite+aiosqlite:///{tmp_path / 'data' / 'pytorrent.db'}")
+    store = Store.from_url(database_url(tmp_path))
     try:
         await store.migrate()
         ids = {n: (await store.create_profile(n, f"scgi://h-{n}:1")).id for n in ("A", "B")}

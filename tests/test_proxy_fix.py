@@ -18,6 +18,7 @@ from pytorrent_core.access.facts import TrustedNetworks, facts_from_scope
 from pytorrent_core.storage import Store
 from pytorrent_core.testing import (
     ServerProcess,
+    database_url,
     issue_token,
     running_app,
     session_cookie,
@@ -191,7 +192,7 @@ def test_socketio_origin_follows_forwarded_headers_from_trusted_peers(tmp_path: 
 @pytest.mark.server
 async def test_socketio_connects_with_forwarded_https_origin(tmp_path: Path) -> None:
     with ServerProcess(tmp_path, PROXY_MODE) as server:
-        store = Store.from_url(f"sqlite+aiosqlite:///{tmp_path / 'data' / 'pytorrent.db'}")
+        store = Store.from_url(database_url(tmp_path))
         try:
             admin = await store.get_user_by_name("admin")
             token = await issue_token(store, admin.id)

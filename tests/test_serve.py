@@ -17,7 +17,7 @@ from click.testing import CliRunner
 from pytorrent_core.bootstrap import load, warn_if_open
 from pytorrent_core.cli import main
 from pytorrent_core.storage import Store
-from pytorrent_core.testing import ServerProcess, load_for_test, running_app
+from pytorrent_core.testing import ServerProcess, database_url, load_for_test, running_app
 from pytorrent_core.web.app import create_app
 
 
@@ -161,7 +161,7 @@ async def test_real_server_answers_health_without_auth(tmp_path: Path) -> None:
         status, body = get(f"{server.url}/api/auth/me")
         assert status == 401
         assert "created the built-in admin user 'admin'" in server.log()
-        store = Store.from_url(f"sqlite+aiosqlite:///{tmp_path / 'data' / 'pytorrent.db'}")
+        store = Store.from_url(database_url(tmp_path))
         try:
             admin = await store.get_user_by_name("admin")
         finally:

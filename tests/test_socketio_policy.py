@@ -16,7 +16,13 @@ import socketio
 
 from pytorrent_core.config import ConfigError
 from pytorrent_core.storage import Store
-from pytorrent_core.testing import ServerProcess, issue_token, load_for_test, session_cookie
+from pytorrent_core.testing import (
+    ServerProcess,
+    database_url,
+    issue_token,
+    load_for_test,
+    session_cookie,
+)
 from pytorrent_core.web.app import create_app
 
 pytestmark = pytest.mark.server
@@ -34,7 +40,7 @@ class Live:
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     tmp = tmp_path_factory.mktemp("sio-policy")
     with ServerProcess(tmp) as server:
-        yield Live(server, tmp, f"sqlite+aiosqlite:///{tmp / 'data' / 'pytorrent.db'}")
+        yield Live(server, tmp, database_url(tmp))
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import inspect, select, text
 
 from pytorrent_core.storage import Store, StoreError, migrations, schema
-from pytorrent_core.testing import running_app
+from pytorrent_core.testing import database_url, running_app
 
 
 @pytest.fixture
@@ -180,5 +180,5 @@ async def test_db_path_setting_is_honoured(tmp_path: Path) -> None:
 async def test_default_database_lives_in_the_data_dir(tmp_path: Path) -> None:
     async with running_app(tmp_path) as app:
         assert app.services.settings.database_url == (
-            f"sqlite+aiosqlite:///{tmp_path / 'data' / 'pytorrent.db'}")
+            database_url(tmp_path))
     assert (tmp_path / "data" / "pytorrent.db").is_file()

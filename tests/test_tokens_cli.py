@@ -11,14 +11,14 @@ import httpx
 import pytest
 
 from pytorrent_core.storage import Store
-from pytorrent_core.testing import ServerProcess
+from pytorrent_core.testing import ServerProcess, database_url
 
 pytestmark = pytest.mark.server
 
 
 def add_user(tmp_path: Path, username: str) -> None:
     async def run() -> None:
-        store = Store.from_url(f"sqlite+aiosqlite:///{tmp_path / 'data' / 'pytorrent.db'}")
+        store = Store.from_url(database_url(tmp_path))
         try:
             await store.create_user(username)
         finally:

@@ -16,7 +16,7 @@ import socketio
 
 from pytorrent_core.storage import Store
 from pytorrent_core.storage.store import now
-from pytorrent_core.testing import ServerProcess, issue_token, socketio_client
+from pytorrent_core.testing import ServerProcess, database_url, issue_token, socketio_client
 
 pytestmark = pytest.mark.server
 DROP_WAIT = 15.0  # generous: a CLI-side change reaches the server within a 0.5 s poll
@@ -33,7 +33,7 @@ class Live:
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     tmp = tmp_path_factory.mktemp("tokens-live")
     with ServerProcess(tmp) as server:
-        url = f"sqlite+aiosqlite:///{tmp / 'data' / 'pytorrent.db'}"
+        url = database_url(tmp)
 
         async def admin_token() -> str:
             store = Store.from_url(url)

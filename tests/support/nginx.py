@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 
-from pytorrent_core.testing import free_port
+from pytorrent_core.testing import free_port, stop_process
 
 NGINX = os.environ.get("PYTORRENT_TEST_NGINX") or shutil.which("nginx") or "/usr/sbin/nginx"
 
@@ -147,13 +147,7 @@ class NginxProcess:
                            f"{self.error_log()}")
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process)
 
     def __enter__(self) -> NginxProcess:
         return self
