@@ -2,18 +2,7 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
-from pathlib import Path
-
-from jinja2 import Environment, FileSystemLoader, select_autoescape
-
-TEMPLATES = Path(__file__).parent / "templates"
-
-
-@lru_cache(maxsize=1)
-def _environment() -> Environment:
-    return Environment(loader=FileSystemLoader(TEMPLATES),
-                       autoescape=select_autoescape(default=True, default_for_string=True))
+from pytorrent_core.pages import render
 
 
 def _path_prefix(prefix: str) -> str:
@@ -24,5 +13,5 @@ def _path_prefix(prefix: str) -> str:
 
 
 def render_login_page(*, error: str | None, next_url: str, prefix: str = "") -> str:
-    return _environment().get_template("login.html").render(
-        error=error, next_url=next_url, prefix=_path_prefix(prefix))
+    return render("pytorrent_auth_local", "login.html",
+                  error=error, next_url=next_url, prefix=_path_prefix(prefix))

@@ -2,28 +2,21 @@
 
 from __future__ import annotations
 
-from functools import cache
 from typing import TYPE_CHECKING
 
-from jinja2 import Environment, PackageLoader, select_autoescape
-
 from pytorrent_core import LoginPage, Settings
+from pytorrent_core.pages import render
 from pytorrent_core.usernames import MAX_USERNAME_LENGTH, header_problem
 
 if TYPE_CHECKING:
     from pytorrent_core.access.facts import RequestFacts
 
 
-@cache
-def _templates() -> Environment:
-    return Environment(loader=PackageLoader("pytorrent_auth_proxy"),
-                       autoescape=select_autoescape(default=True))
-
-
 def login_page(request: RequestFacts, settings: Settings, next_url: str) -> LoginPage:
     header = settings.auth_proxy_user_header
     problem = header_problem(request.headers, header, request.peer_trusted)
-    html = _templates().get_template("login.html").render(
+    html = render(
+        "pytorrent_auth_proxy", "login.html",
         header=header, problem=problem, peer=request.peer or "an unknown address",
         prefix=request.prefix, next_url=next_url, max_length=MAX_USERNAME_LENGTH)
     return LoginPage(html=html, status=401 if problem else 200)
