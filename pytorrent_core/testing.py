@@ -20,6 +20,7 @@ from typing import Any
 
 from quart.testing import QuartClient
 
+from .access import session_ids
 from .bootstrap import load
 from .config import Settings
 from .models import User
@@ -27,6 +28,7 @@ from .passwords import hash_password
 from .plugins import AuthPlugins
 from .storage import Store
 from .web.app import PyTorrentApp, create_app
+from .web.sessions import SESSION_COOKIE
 
 DEFAULT_PEER = ("127.0.0.1", 40000)
 
@@ -97,10 +99,8 @@ async def set_password(app: PyTorrentApp, username: str, password: str) -> None:
 
 def session_cookie(app: PyTorrentApp, user: User) -> str:
     """A ``Cookie`` header value signing ``user`` in, as a login would (no provider needed)."""
-    from .web.app import SESSION_COOKIE
-
     auth = app.quart.extensions["pytorrent"]["auth"]
-    return f"{SESSION_COOKIE}={auth.dump_token(f'{user.id}:{user.session_epoch}', app.quart)}"
+    return f"{SESSION_COOKIE}={auth.dump_token(session_ids.issue(user), app.quart)}"
 
 
 async def issue_token(store: Store, user_id: int, name: str = "test",

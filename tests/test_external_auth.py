@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
+from pytorrent_core.access import session_ids
 from pytorrent_core.storage import schema
 from pytorrent_core.testing import running_app, set_password
 from pytorrent_core.web.app import SESSION_COOKIE, PyTorrentApp
@@ -318,7 +319,7 @@ async def test_every_request_rechecks_the_header(tmp_path: Path, provider: str) 
         admin = await app.services.store.get_user_by_name("admin")
         assert admin is not None
         auth = app.quart.extensions["pytorrent"]["auth"]
-        cookie = auth.dump_token(f"{admin.id}:{admin.session_epoch}", app.quart)
+        cookie = auth.dump_token(session_ids.issue(admin), app.quart)
         client.set_cookie("localhost", SESSION_COOKIE, cookie)
         refused = await client.get("/api/auth/me")
         assert refused.status_code == 401

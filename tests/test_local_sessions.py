@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import stat
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from itsdangerous import TimestampSigner
+from sqlalchemy import select
 
+from pytorrent_core.storage import schema
 from pytorrent_core.testing import PeerClient, running_app, set_password
 from pytorrent_core.web.app import SESSION_COOKIE, PyTorrentApp
 
@@ -169,3 +173,63 @@ async def test_profile_fields_do_not_end_sessions(two_clients) -> None:
     assert me.status_code == 200
     body = (await me.get_json())["user"]
     assert body["display_name"] == "Erin E." and body["permissions"] == {"*": "ro"}
+
+
+def _session_cookie_of(reply_headers) -> str:
+    value = reply_headers["Set-Cookie"].split(";", 1)[0]
+    assert value.startswith(f"{SESSION_COOKIE}=")
+    return value
+
+
+async def test_logout_ends_that_session_even_for_a_copied_cookie(app: PyTorrentApp) -> None:
+    await set_password(app, "admin", ADMIN_PASSWORD)
+    login = {"username": "admin", "password": ADMIN_PASSWORD}
+    first = await app.quart.test_client().post("/api/auth/login", json=login)
+    second = await app.quart.test_client().post("/api/auth/login", json=login)
+    copied = {"Cookie": _session_cookie_of(first.headers)}
+    other_device = {"Cookie": _session_cookie_of(second.headers)}
+    client = app.quart.test_client()
+    assert (await client.get("/api/auth/me", headers=copied)).status_code == 200
+
+    out = await client.post("/api/auth/logout", headers={**copied, **ORIGIN})
+    assert out.status_code == 200
+    assert f"{SESSION_COOKIE}=;" in out.headers["Set-Cookie"]  # the browser's copy is cleared
+
+    # A copy of the cookie taken before logout is refused from now on...
+    again = await app.quart.test_client().get("/api/auth/me", headers=copied)
+    assert again.status_code == 401
+    # ...while the same user's other session goes on.
+    assert (await client.get("/api/auth/me", headers=other_device)).status_code == 200
+
+
+async def test_a_logout_reaches_another_server_on_the_same_database(tmp_path: Path) -> None:
+    async with running_app(tmp_path) as one, running_app(tmp_path) as two:
+        await set_password(one, "admin", ADMIN_PASSWORD)
+        reply = await one.quart.test_client().post(
+            "/api/auth/login", json={"username": "admin", "password": ADMIN_PASSWORD})
+        cookie = {"Cookie": _session_cookie_of(reply.headers)}
+        assert (await two.quart.test_client().get("/api/auth/me",
+                                                  headers=cookie)).status_code == 200
+        out = await one.quart.test_client().post("/logout", headers={**cookie, **ORIGIN})
+        assert out.status_code == 302 and out.headers["Location"] == "/login"
+        for _ in range(100):  # the other server polls the change counter every 0.5 s
+            status = (await two.quart.test_client().get("/api/auth/me",
+                                                        headers=cookie)).status_code
+            if status == 401:
+                break
+            await asyncio.sleep(0.05)
+        assert status == 401
+
+
+async def test_ended_sessions_are_forgotten_once_their_cookies_expire(
+        app: PyTorrentApp) -> None:
+    store = app.services.store
+    admin = await store.get_user_by_name("admin")
+    assert admin is not None
+    past = datetime.now(UTC) - timedelta(seconds=1)
+    await store.end_session("old", admin.id, past)
+    assert await store.ended_sessions() == frozenset()
+    await store.end_session("new", admin.id, past + timedelta(hours=1))
+    async with store.engine.connect() as conn:
+        rows = (await conn.execute(select(schema.ended_sessions.c.sid))).scalars().all()
+    assert rows == ["new"]  # "old" was pruned by the next logout

@@ -37,6 +37,7 @@ class AuthCache:
         self._profiles: tuple[Profile, ...] | None = None
         self._active: dict[int, int | None] = {}
         self._views: dict[Hashable, bytes] = {}
+        self._ended: frozenset[str] | None = None
         self._token_use: dict[int, datetime] = {}
         self._generation: int | None = None
         self._epoch = 0
@@ -55,6 +56,7 @@ class AuthCache:
         self._profiles = None
         self._active.clear()
         self._views.clear()
+        self._ended = None
         for callback in self.listeners:
             callback()
 
@@ -139,6 +141,16 @@ class AuthCache:
                     self._views.pop(next(iter(self._views)))
                 self._views[key] = body
         return body
+
+    async def ended_sessions(self) -> frozenset[str]:
+        """Session ids ended by logout (few: kept only until their cookies expire)."""
+        if self._ended is None:
+            epoch = self._epoch
+            ended = await self.store.ended_sessions()
+            if epoch != self._epoch:
+                return ended
+            self._ended = ended
+        return self._ended
 
     async def token(self, digest: str) -> TokenRecord | None:
         """Look a token up by digest. Unknown digests are not cached (no memory growth)."""

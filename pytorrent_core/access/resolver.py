@@ -11,7 +11,7 @@ from .. import provisioning
 from ..models import BUILTIN_ADMIN, Identity, Principal, User
 from ..services import Services
 from ..storage.store import now
-from . import tokens
+from . import session_ids, tokens
 from .facts import RequestFacts, is_public
 
 log = logging.getLogger(__name__)
@@ -150,14 +150,12 @@ class Resolver:
         cookie = facts.cookies.get(self.session_cookie)
         if not cookie:
             return ANONYMOUS
-        auth_id = self.load_session(cookie)
-        if not auth_id:
+        claim = session_ids.parse(self.load_session(cookie))
+        if claim is None:
             return ANONYMOUS
-        user_part, _, epoch_part = auth_id.partition(":")
-        if not (user_part.isdigit() and epoch_part.isdigit()):
-            return ANONYMOUS
-        user = await self.cache.user(int(user_part))
-        if user is None or not user.active or user.session_epoch != int(epoch_part):
+        user = await self.cache.user(claim.user_id)
+        if (user is None or not user.active or user.session_epoch != claim.epoch
+                or claim.sid in await self.cache.ended_sessions()):
             return Resolution(None, "session_ended", "session ended; sign in again")
         return Resolution(await self.principal_for(user, "session"))
 

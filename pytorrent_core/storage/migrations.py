@@ -39,9 +39,15 @@ def _v2_profile_labels(conn: Connection) -> None:
         schema.profile_labels.create(conn)
 
 
+def _v3_ended_sessions(conn: Connection) -> None:
+    if "ended_sessions" not in set(inspect(conn).get_table_names()):
+        schema.ended_sessions.create(conn)
+
+
 MIGRATIONS: tuple[tuple[int, str, Migration], ...] = (
     (1, "initial schema", _v1_initial),
     (2, "profile labels", _v2_profile_labels),
+    (3, "ended sessions", _v3_ended_sessions),
 )
 
 LATEST = MIGRATIONS[-1][0]

@@ -68,6 +68,16 @@ profile_labels = Table(
     UniqueConstraint("profile_id", "position", name="uq_profile_label_position"),
 )
 
+ended_sessions = Table(
+    "ended_sessions",
+    metadata,
+    # A session id from a logged-out cookie; kept until that cookie would expire anyway.
+    Column("sid", String(64), primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("ended_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+)
+
 profile_permissions = Table(
     "profile_permissions",
     metadata,

@@ -461,6 +461,26 @@ class Store:
                 await conn.execute(schema.preferences.insert().values(
                     user_id=user_id, active_profile_id=profile_id, data="{}"))
 
+    # ------------------------------------------------------------ sessions
+
+    async def end_session(self, sid: str, user_id: int, expires_at: datetime) -> None:
+        """Record a logged-out session id so its cookie is refused everywhere; prune old ones."""
+        async with self._write() as conn:
+            await conn.execute(delete(schema.ended_sessions)
+                               .where(schema.ended_sessions.c.expires_at < now()))
+            exists = await conn.scalar(select(schema.ended_sessions.c.sid)
+                                       .where(schema.ended_sessions.c.sid == sid))
+            if exists is None:
+                await conn.execute(schema.ended_sessions.insert().values(
+                    sid=sid, user_id=user_id, ended_at=now(), expires_at=expires_at))
+
+    async def ended_sessions(self) -> frozenset[str]:
+        """Ids of logged-out sessions whose cookies have not expired yet."""
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(select(schema.ended_sessions.c.sid)
+                                      .where(schema.ended_sessions.c.expires_at >= now()))
+            return frozenset(row.sid for row in rows)
+
     # ------------------------------------------------------------ API tokens
 
     async def create_token(self, user_id: int, name: str, prefix: str, digest: str,

@@ -21,11 +21,10 @@ from ..config import Settings
 from ..plugins import AuthPlugins
 from ..services import Services
 from ..storage import StoreError
-from .sessions import NoQuartSession, SessionAuth
+from .sessions import SESSION_COOKIE, NoQuartSession, SessionAuth
 
 log = logging.getLogger("pytorrent")
 
-SESSION_COOKIE = "pytorrent_session"
 HERE = Path(__file__).parent
 
 

@@ -7,6 +7,7 @@ hooks; these views only apply the decision.
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -23,12 +24,14 @@ from quart import (
 )
 from quart_auth import AuthUser, login_user, logout_user
 
+from ..access import session_ids
 from ..access.origin import request_origin
 from ..access.policy import Need, requires
 from ..access.throttle import Attempt, LoginThrottle
 from ..models import LoginPage, LogoutAction, Principal, User
 from .api_profiles import visible_profiles
 from .api_users import user_fields
+from .sessions import SESSION_COOKIE
 
 GENERIC_LOGIN_FAILURE = "Invalid username or password."
 THROTTLED = "Too many failed sign-in attempts. Try again in {seconds} seconds."
@@ -59,7 +62,19 @@ def _foreign_origin() -> bool:
 
 
 def start_session(user: User) -> None:
-    login_user(AuthUser(f"{user.id}:{user.session_epoch}"))
+    login_user(AuthUser(session_ids.issue(user)))
+
+
+async def end_session() -> None:
+    """Clear the cookie and record its session id as ended, so a copy of it stops working."""
+    state = _state()
+    cookie = g.facts.cookies.get(SESSION_COOKIE)
+    claim = session_ids.parse(state["auth"].load_token(cookie)) if cookie else None
+    if claim is not None:
+        lifetime = timedelta(hours=int(state["settings"].session_lifetime_hours))
+        await state["services"].store.end_session(claim.sid, claim.user_id,
+                                                  datetime.now(UTC) + lifetime)
+    logout_user()
 
 
 async def _authenticate(username: str, password: str) -> tuple[User | None, Attempt]:
@@ -165,7 +180,7 @@ def register(app: Quart) -> None:
     async def logout_page() -> Any:
         action = await _logout_action()
         if action.clear_session:
-            logout_user()
+            await end_session()
         return redirect(action.redirect_to)
 
     @app.post("/logout")
@@ -182,7 +197,7 @@ def register(app: Quart) -> None:
                            message=action.message or "logout is managed by the "
                            "authentication provider", redirect=action.redirect_to)
         if action.clear_session:
-            logout_user()
+            await end_session()
         return jsonify(ok=True, redirect=action.redirect_to)
 
     @app.get("/api/auth/me")

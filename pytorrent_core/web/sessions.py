@@ -19,6 +19,7 @@ from quart.sessions import SessionInterface
 from quart_auth import QuartAuth
 
 MEMO_SIZE = 4096
+SESSION_COOKIE = "pytorrent_session"
 
 
 class SessionAuth(QuartAuth):
