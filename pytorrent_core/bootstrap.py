@@ -7,8 +7,10 @@ import ipaddress
 import logging
 import os
 import secrets
+import shutil
 import sys
 from collections.abc import Mapping
+from pathlib import Path
 
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -140,6 +142,15 @@ async def preflight(settings: Settings, plugins: AuthPlugins) -> None:
         await services.store.close()
 
 
+def command_name() -> str:
+    """How to run ``pytorrent`` from a shell: bare if it is on PATH, else its full path."""
+    beside = Path(sys.executable).parent / "pytorrent"
+    found = shutil.which("pytorrent")
+    if found and Path(found).resolve() == beside.resolve():
+        return "pytorrent"
+    return str(beside) if beside.exists() else f"{sys.executable} -m pytorrent.cli"
+
+
 async def ensure_admin(store: Store) -> str | None:
     """First start: create the built-in admin with a random one-time password.
 
@@ -152,7 +163,7 @@ async def ensure_admin(store: Store) -> str | None:
                             builtin=True, display_name="Administrator", actor="first-start")
     message = (
         f"created the built-in admin user '{BUILTIN_ADMIN}' with one-time password: {password}\n"
-        f"  change it now: pytorrent reset-password {BUILTIN_ADMIN}"
+        f"  change it now: {command_name()} reset-password {BUILTIN_ADMIN}"
     )
     print(f"pyTorrent: {message}", file=sys.stderr, flush=True)
     return password
