@@ -66,7 +66,9 @@ def check_settings(settings: Settings, plugins: AuthPlugins) -> list[Finding]:
     for host in settings.auth_bypass_hosts:
         if is_private_host(host):
             add("ok", f"direct-IP bypass for Host {host!r} as user "
-                      f"{settings.auth_bypass_user!r} (not for proxied or public traffic)")
+                      f"{settings.auth_bypass_user!r}; requests with X-Forwarded-*, "
+                      "Forwarded or X-Real-IP, or from public addresses, still sign in "
+                      "(a proxy in front must add one of those headers)")
         else:
             add("warn", f"bypass host {host!r} is not a private IP or local name: "
                         "never list public domains in PYTORRENT_AUTH_BYPASS_HOSTS")
