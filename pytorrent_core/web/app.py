@@ -22,6 +22,7 @@ from ..config import Settings
 from ..plugins import AuthPlugins
 from ..services import Services
 from ..storage import StoreError
+from .headers import with_security_headers
 from .sessions import SESSION_COOKIE, NoQuartSession, SessionAuth
 
 log = logging.getLogger("pytorrent")
@@ -47,6 +48,8 @@ class PyTorrentApp(socketio.ASGIApp):
             client = scope.get("client")
             believed = self.proxy_fix and client is not None and self.trusted.contains(
                 normalise_ip(client[0]))
+            if kind == "http":
+                send = with_security_headers(scope, send)
             problem = refusal(scope, self.hosts, forwarded_host_believed=believed)
             if problem is not None:
                 await _refuse_host(scope, receive, send, problem)
@@ -257,9 +260,7 @@ async def _refuse_host(scope: Any, receive: Any, send: Any, problem: str) -> Non
         content_type = b"text/plain; charset=utf-8"
     await send({"type": "http.response.start", "status": 400,
                 "headers": [(b"content-type", content_type),
-                            (b"content-length", str(len(body)).encode()),
-                            (b"x-content-type-options", b"nosniff"),
-                            (b"cache-control", b"no-store")]})
+                            (b"content-length", str(len(body)).encode())]})
     await send({"type": "http.response.body", "body": body})
 
 
