@@ -109,3 +109,38 @@ async def test_logout_with_a_deleted_users_cookie_is_not_an_error(app: PyTorrent
     await app.services.store.delete_user(user.id)
     reply = await client.post("/api/auth/logout", headers=ORIGIN)
     assert reply.status_code == 200
+
+
+async def _signed_in(app: PyTorrentApp) -> PeerClient:
+    await set_password(app, "admin", ADMIN_PASSWORD)
+    client = app.quart.test_client()
+    await _login(client, "admin", ADMIN_PASSWORD)
+    return client
+
+
+async def test_cross_site_logout_requests_do_not_end_the_session(app: PyTorrentApp) -> None:
+    """Hardening, finding 9: logout CSRF."""
+    client = await _signed_in(app)
+    foreign = {"Origin": "https://evil.example"}
+    assert (await client.post("/logout", headers=foreign)).status_code == 403
+    assert (await client.post("/api/auth/logout", headers=foreign)).status_code == 403
+    assert (await client.post("/api/auth/logout")).status_code == 403  # no origin at all
+    page = await client.get("/logout", headers={"Sec-Fetch-Site": "cross-site"})
+    assert page.status_code == 200
+    assert "Log out of pyTorrent?" in await page.get_data(as_text=True)
+    assert (await client.get("/api/auth/me")).status_code == 200
+    own = await client.get("/logout", headers={"Sec-Fetch-Site": "same-origin"})
+    assert own.status_code == 302
+    assert (await client.get("/api/auth/me")).status_code == 401
+
+
+async def test_login_from_an_opaque_origin_is_refused(app: PyTorrentApp) -> None:
+    await set_password(app, "admin", ADMIN_PASSWORD)
+    client = app.quart.test_client()
+    form = await client.post("/login", form={"username": "admin", "password": ADMIN_PASSWORD},
+                             headers={"Origin": "null"})
+    api = await client.post("/api/auth/login", json={"username": "admin",
+                                                     "password": ADMIN_PASSWORD},
+                            headers={"Origin": "null"})
+    assert form.status_code == api.status_code == 403
+    assert (await client.get("/api/auth/me")).status_code == 401
