@@ -56,6 +56,7 @@ class Realtime:
 
     async def disconnect(self, sid: str, *args: Any) -> None:
         self.facts.pop(sid, None)
+        await self.state["hub"].disconnected(sid)
 
     async def authorise(self, sid: str, need: Need,
                         profile_id: int | None = None) -> tuple[Principal | None, Denied | None]:
@@ -117,12 +118,13 @@ class Realtime:
         if principal is None:
             log.info("dropping Socket.IO connection %s: no longer authorised", sid)
             self.facts.pop(sid, None)
+            await self.state["hub"].disconnected(sid)
             await self.sio.disconnect(sid)
             return
         for room in self.sio.rooms(sid):
             profile_id = profile_of_room(room)
             if profile_id is not None and not principal.can_read(profile_id):
-                await self.sio.leave_room(sid, room)
+                await self.state["hub"].leave(sid, profile_id)
                 await self.sio.emit("profile:left", {"profile_id": profile_id,
                                                      "reason": "no read access to this profile"},
                                     to=sid)
@@ -154,9 +156,14 @@ def register(sio: socketio.AsyncServer, state: dict[str, Any], trusted: TrustedN
 
     @realtime.on("profile:join", Need.PROFILE_READ)
     async def join(sid: str, principal: Principal, data: Any) -> Any:
-        room = f"profile:{data['profile_id']}"
-        await sio.enter_room(sid, room)
-        return {"ok": True, "room": room}
+        """Enter the profile's room; a ``torrents:snapshot`` follows, then diffs."""
+        profile_id = data["profile_id"]
+        profile = next((p for p in await state["services"].cache.profiles()
+                        if p.id == profile_id), None)
+        if profile is None:
+            return {"error": "no such profile", "status": 404}
+        await state["hub"].join(sid, profile)
+        return {"ok": True, "room": f"profile:{profile_id}"}
 
     @realtime.on("whoami", Need.USER)
     async def whoami(sid: str, principal: Principal, data: Any) -> Any:
