@@ -40,16 +40,20 @@ class Torrent:
         return {name: getattr(self, name) for name in FIELDS}
 
 
+TRACKER_MESSAGE = "Tracker:"
+
+
 def derive_state(state: int, is_active: int, complete: int, hashing: int, message: str) -> State:
     """The one place a torrent's state is decided from rTorrent's flags.
 
-    ``error`` only for a torrent rTorrent stopped with a message; a tracker
-    message on a running torrent keeps its transfer state (it shows in ``message``).
+    ``error`` only for a torrent rTorrent stopped with an error of its own (storage,
+    hash check). A tracker message never makes one: on a running torrent it keeps
+    the transfer state, and it stays in ``message`` after a user stops the torrent.
     """
     if hashing:
         return "checking"
     if not state:
-        return "error" if message else "stopped"
+        return "error" if message and not message.startswith(TRACKER_MESSAGE) else "stopped"
     if not is_active:
         return "paused"
     return "seeding" if complete else "downloading"

@@ -9,17 +9,17 @@ poll soon after a change, so rooms see it within one poll.
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
-from quart import Blueprint, current_app, g, jsonify, request
+from quart import Blueprint, current_app, jsonify, request
 from werkzeug.datastructures import FileStorage
 
 from ..access.policy import Need, requires
 from ..profiles import LABEL_MAX
 from ..rtorrent import errors
-from ..rtorrent.client import RTorrentClient
-from ..rtorrent.removal import delete_data
-from ..rtorrent.torrentfile import parse_magnet, parse_torrent
+from ..rtorrent.client import Action, Details, RTorrentClient, parse_magnet, parse_torrent
+from ..rtorrent.model import Torrent
 from ..storage import Profile, StoreError
 from .live import TorrentHub
 
@@ -114,7 +114,8 @@ async def status(profile_id: int) -> Any:
         found = await client.status()
     except errors.RTorrentError as error:
         return jsonify(connected=False, error=str(error))
-    return jsonify(connected=True, **found.to_json())
+    return jsonify(connected=True, client_version=found.client_version,
+                   down_rate=found.down_rate, up_rate=found.up_rate, torrents=found.torrents)
 
 
 @blueprint.get("/api/profiles/<int:profile_id>/torrents")
@@ -129,7 +130,34 @@ async def list_torrents(profile_id: int) -> Any:
 @requires(Need.PROFILE_READ)
 async def torrent_details(profile_id: int, info_hash: str) -> Any:
     _, client = await _client(profile_id)
-    return jsonify(await client.details(_info_hash(info_hash)))
+    info_hash = _info_hash(info_hash)
+    details = await client.details(info_hash)
+    row = await _row(profile_id, client, info_hash)
+    if row is None:
+        raise errors.NotFound(info_hash)
+    return jsonify({**row.to_json(), **details_json(details)})
+
+
+async def _row(profile_id: int, client: RTorrentClient, info_hash: str) -> Torrent | None:
+    """The row from the profile's watcher when it is watched, else from one list call."""
+    watcher = _hub().watcher(profile_id)
+    if watcher is not None and watcher.status is not None and watcher.status.reachable:
+        found = watcher.rows.get(info_hash)
+        if found is not None:
+            return found
+    return next((row for row in await client.torrents() if row.hash == info_hash), None)
+
+
+def details_json(details: Details) -> dict[str, Any]:
+    return {
+        "files": [{"path": f.path, "size": f.size, "progress": f.progress,
+                   "priority": f.priority} for f in details.files],
+        "trackers": [{"url": t.url, "type": t.type, "enabled": t.enabled,
+                      "seeders": t.seeders, "leechers": t.leechers} for t in details.trackers],
+        "peers": [{"address": p.address, "client": p.client, "down_rate": p.down_rate,
+                   "up_rate": p.up_rate, "progress": p.completed / 100,
+                   "encrypted": p.encrypted, "incoming": p.incoming} for p in details.peers],
+    }
 
 
 @blueprint.post("/api/profiles/<int:profile_id>/torrents")
@@ -230,31 +258,12 @@ async def torrent_actions(profile_id: int) -> Any:
             return jsonify(error="this profile does not allow deleting data: an admin must "
                                  "set its data root (data_root) to the folder rTorrent "
                                  "downloads into", field="data_root"), 409
-        results = await _remove_with_data(client, hashes, profile.data_root)
-    elif action == "remove":
-        results = await client.erase(hashes)
+        results = await client.remove(hashes, data_root=Path(profile.data_root))
     else:
-        results = await client.act(action, hashes)
+        results = await client.act(Action(action), hashes)
     _hub().poke(profile_id)
     return jsonify(results={h: ("ok" if problem is None else problem)
                             for h, problem in results.items()})
-
-
-async def _remove_with_data(client: RTorrentClient, hashes: list[str],
-                            data_root: str) -> dict[str, str | None]:
-    from pathlib import Path
-
-    paths = await client.base_paths(hashes)
-    results = await client.erase(hashes)
-    for info_hash, problem in list(results.items()):
-        path = paths.get(info_hash)
-        if problem is not None or not path:
-            continue
-        try:
-            delete_data(path, Path(data_root))
-        except (errors.RTorrentError, OSError) as error:
-            results[info_hash] = f"removed from rTorrent, but its data was kept: {error}"
-    return results
 
 
 def register(app: Any) -> None:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Mapping
 from typing import Any
 
 import socketio
@@ -21,7 +20,8 @@ import socketio
 from ..access.cache import AuthCache
 from ..config import Settings
 from ..rtorrent.client import RTorrentClient
-from ..rtorrent.watch import ProfileWatcher
+from ..rtorrent.errors import RTorrentError
+from ..rtorrent.watch import ProfileWatcher, WatchStatus
 from ..storage import Profile
 
 log = logging.getLogger(__name__)
@@ -40,6 +40,7 @@ class TorrentHub:
         self._clients: dict[int, RTorrentClient] = {}
         self._watchers: dict[int, ProfileWatcher] = {}
         self._members: dict[int, set[str]] = {}
+        self._pending: dict[int, set[str]] = {}  # joined, waiting for the first poll
         self._check: asyncio.Task[None] | None = None
 
     # ------------------------------------------------------------ clients
@@ -47,7 +48,7 @@ class TorrentHub:
     def client_for(self, profile: Profile) -> RTorrentClient:
         """The client for ``profile``'s current address (a new one when it changed)."""
         client = self._clients.get(profile.id)
-        if client is None or client.url != profile.scgi_url:
+        if client is None or client.address.url != profile.scgi_url:
             client = RTorrentClient(profile.scgi_url, timeout=self.timeout)
             self._clients[profile.id] = client
         return client
@@ -64,16 +65,20 @@ class TorrentHub:
     # ------------------------------------------------------------ rooms
 
     async def join(self, sid: str, profile: Profile) -> None:
-        """Put ``sid`` in the profile's room and send it a snapshot once one exists."""
-        members = self._members.setdefault(profile.id, set())
-        members.add(sid)
+        """Put ``sid`` in the profile's room; it gets a snapshot, then the room's diffs."""
+        self._members.setdefault(profile.id, set()).add(sid)
         await self.sio.enter_room(sid, room(profile.id))
         watcher = self._watchers.get(profile.id)
         if watcher is None or watcher.client is not self.client_for(profile):
             if watcher is not None:
                 await watcher.stop()
             watcher = self._start(profile)
-        asyncio.get_running_loop().create_task(self._send_snapshot(sid, profile.id, watcher))
+        if watcher.status is None or not watcher.status.reachable:
+            self._pending.setdefault(profile.id, set()).add(sid)  # the first good poll sends
+            if watcher.status is not None:
+                await self._emit_status(profile.id, watcher.status, to=sid)
+            return
+        await self._snapshot(profile.id, watcher, sid)
 
     async def leave(self, sid: str, profile_id: int) -> None:
         await self.sio.leave_room(sid, room(profile_id))
@@ -88,7 +93,9 @@ class TorrentHub:
         if members is None:
             return
         members.discard(sid)
+        self._pending.get(profile_id, set()).discard(sid)
         if not members:
+            self._pending.pop(profile_id, None)
             del self._members[profile_id]
             watcher = self._watchers.pop(profile_id, None)
             if watcher is not None:
@@ -99,13 +106,19 @@ class TorrentHub:
 
         async def on_diff(revision: int, changed: list[dict[str, Any]],
                           removed: list[str]) -> None:
+            waiting = list(self._pending.pop(profile_id, ()))
+            for sid in waiting:  # they get the whole list at this revision instead
+                await self._snapshot(profile_id, watcher, sid)
             await self.sio.emit("torrents:diff", {
                 "profile_id": profile_id, "revision": revision,
-                "changed": changed, "removed": removed}, room=room(profile_id))
+                "changed": changed, "removed": removed},
+                room=room(profile_id), skip_sid=waiting or None)
 
-        async def on_status(status: Mapping[str, Any]) -> None:
-            await self.sio.emit("profile:status", {"profile_id": profile_id, **status},
-                                room=room(profile_id))
+        async def on_status(status: WatchStatus) -> None:
+            await self._emit_status(profile_id, status, client=watcher.client)
+            if status.reachable:
+                for sid in list(self._pending.pop(profile_id, ())):
+                    await self._snapshot(profile_id, watcher, sid)
 
         watcher = ProfileWatcher(self.client_for(profile), interval=self.interval,
                                  on_diff=on_diff, on_status=on_status)
@@ -113,18 +126,30 @@ class TorrentHub:
         watcher.start()
         return watcher
 
-    async def _send_snapshot(self, sid: str, profile_id: int,
-                             watcher: ProfileWatcher) -> None:
-        try:
-            revision, rows = await watcher.snapshot()
-        except asyncio.CancelledError:
-            raise
-        except Exception:  # noqa: BLE001 - the status event already says what failed
-            return
-        if sid in self._members.get(profile_id, ()):
-            await self.sio.emit("torrents:snapshot", {
-                "profile_id": profile_id, "revision": revision,
-                "torrents": [row.to_json() for row in rows]}, to=sid)
+    async def _snapshot(self, profile_id: int, watcher: ProfileWatcher, sid: str) -> None:
+        revision, rows = watcher.snapshot()
+        await self.sio.emit("torrents:snapshot", {
+            "profile_id": profile_id, "revision": revision,
+            "torrents": [row.to_json() for row in rows]}, to=sid)
+
+    async def _emit_status(self, profile_id: int, status: WatchStatus, *,
+                           client: RTorrentClient | None = None, to: str | None = None) -> None:
+        """``profile:status``: reachable or not and why; the version when it (re)connects."""
+        payload: dict[str, Any] = {"profile_id": profile_id, "connected": status.reachable}
+        if not status.reachable:
+            payload["error"] = status.reason or "unreachable"
+        elif client is not None:
+            try:
+                found = await client.status()
+            except RTorrentError:
+                pass
+            else:
+                payload.update(client_version=found.client_version, torrents=found.torrents,
+                               down_rate=found.down_rate, up_rate=found.up_rate)
+        if to is not None:
+            await self.sio.emit("profile:status", payload, to=to)
+        else:
+            await self.sio.emit("profile:status", payload, room=room(profile_id))
 
     # ------------------------------------------------------------ profile changes
 
@@ -144,7 +169,7 @@ class TorrentHub:
             if profile is None:
                 self._watchers.pop(profile_id, None)
                 await watcher.stop()
-            elif watcher.client.url != profile.scgi_url:
+            elif watcher.client.address.url != profile.scgi_url:
                 await watcher.stop()
                 self._start(profile)
         for profile_id in list(self._clients):
