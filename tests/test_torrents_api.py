@@ -166,9 +166,9 @@ async def _settled(setup: Setup, info_hash: str) -> bool:
 
 async def test_add_a_magnet_stopped(setup: Setup) -> None:
     info_hash = "C12FE1C06BBA254A9DC9F519B335AA7C1367A88A"
+    magnet = f"magnet:?xt=urn:btih:{info_hash}&dn=x&tr={TRACKER}"
     reply = await setup.clients["full"].post(
-        f"{setup.base}/torrents", json={"uris": [f"magnet:?xt=urn:btih:{info_hash}&dn=x&tr={TRACKER}"],
-                                        "start": False}, headers=ORIGIN)
+        f"{setup.base}/torrents", json={"uris": [magnet], "start": False}, headers=ORIGIN)
     assert reply.status_code == 201, reply.text
     assert reply.json() == {"added": [info_hash]}
     assert (await setup.rows())[info_hash]["state"] == "stopped"

@@ -41,6 +41,7 @@ class TorrentHub:
         self._watchers: dict[int, ProfileWatcher] = {}
         self._members: dict[int, set[str]] = {}
         self._pending: dict[int, set[str]] = {}  # joined, waiting for the first poll
+        self._status: dict[int, dict[str, Any]] = {}  # last profile:status payload
         self._check: asyncio.Task[None] | None = None
 
     # ------------------------------------------------------------ clients
@@ -73,10 +74,11 @@ class TorrentHub:
             if watcher is not None:
                 await watcher.stop()
             watcher = self._start(profile)
+        known = self._status.get(profile.id)
+        if known is not None:
+            await self.sio.emit("profile:status", known, to=sid)
         if watcher.status is None or not watcher.status.reachable:
             self._pending.setdefault(profile.id, set()).add(sid)  # the first good poll sends
-            if watcher.status is not None:
-                await self._emit_status(profile.id, watcher.status, to=sid)
             return
         await self._snapshot(profile.id, watcher, sid)
 
@@ -96,6 +98,7 @@ class TorrentHub:
         self._pending.get(profile_id, set()).discard(sid)
         if not members:
             self._pending.pop(profile_id, None)
+            self._status.pop(profile_id, None)
             del self._members[profile_id]
             watcher = self._watchers.pop(profile_id, None)
             if watcher is not None:
@@ -133,7 +136,7 @@ class TorrentHub:
             "torrents": [row.to_json() for row in rows]}, to=sid)
 
     async def _emit_status(self, profile_id: int, status: WatchStatus, *,
-                           client: RTorrentClient | None = None, to: str | None = None) -> None:
+                           client: RTorrentClient | None = None) -> None:
         """``profile:status``: reachable or not and why; the version when it (re)connects."""
         payload: dict[str, Any] = {"profile_id": profile_id, "connected": status.reachable}
         if not status.reachable:
@@ -146,10 +149,8 @@ class TorrentHub:
             else:
                 payload.update(client_version=found.client_version, torrents=found.torrents,
                                down_rate=found.down_rate, up_rate=found.up_rate)
-        if to is not None:
-            await self.sio.emit("profile:status", payload, to=to)
-        else:
-            await self.sio.emit("profile:status", payload, room=room(profile_id))
+        self._status[profile_id] = payload
+        await self.sio.emit("profile:status", payload, room=room(profile_id))
 
     # ------------------------------------------------------------ profile changes
 
