@@ -8,6 +8,8 @@ from typing import Any, Literal
 
 State = Literal["downloading", "seeding", "paused", "stopped", "checking", "error"]
 
+TRACKER_MESSAGE = "Tracker: "
+
 FIELDS: tuple[str, ...] = (
     "hash", "name", "size", "completed", "progress", "state", "down_rate", "up_rate", "ratio",
     "label", "peers", "seeds", "eta", "added_at", "finished_at", "message", "directory",
@@ -43,13 +45,16 @@ class Torrent:
 def derive_state(state: int, is_active: int, complete: int, hashing: int, message: str) -> State:
     """The one place a torrent's state is decided from rTorrent's flags.
 
-    ``error`` only for a torrent rTorrent stopped with a message; a tracker
-    message on a running torrent keeps its transfer state (it shows in ``message``).
+    ``error`` only for a torrent rTorrent stopped because of an error: stopped
+    with a message that is not a tracker's. rTorrent keeps the last tracker
+    message (``Tracker: [...]``) after a user stops a torrent, so that alone is
+    no error; on a running torrent it keeps its transfer state too (it shows in
+    ``message``).
     """
     if hashing:
         return "checking"
     if not state:
-        return "error" if message else "stopped"
+        return "error" if message and not message.startswith(TRACKER_MESSAGE) else "stopped"
     if not is_active:
         return "paused"
     return "seeding" if complete else "downloading"
