@@ -86,6 +86,11 @@ class ProfileWatcher:
                 await task
 
     @property
+    def failures(self) -> int:
+        """Failed polls in a row (0 while rTorrent answers)."""
+        return self._failures
+
+    @property
     def running(self) -> bool:
         return self._task is not None and not self._task.done()
 
