@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import xmlrpc.client
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from pytorrent_core.rtorrent import (
     parse_magnet,
     parse_torrent,
 )
+from pytorrent_core.rtorrent.client import decode_rows
 from pytorrent_core.rtorrent.removal import delete_data
 from pytorrent_core.testing import free_port
 
@@ -340,3 +342,23 @@ async def test_a_server_that_never_answers_times_out(fake_server: Callable[..., 
     with pytest.raises(Timeout, match="0.3 s"):
         await RTorrentClient(url, timeout=0.3).status()
     assert loop.time() - began < 2.0
+
+
+@pytest.mark.parametrize("rows", [
+    [["A" * 40, "a&<b>\"'ä.bin", 100, "", 2**31 - 1], ["B" * 40, "", 0, "x", -1]],
+    [],
+    [[], []],
+])
+def test_fast_row_decoder_agrees_with_xmlrpc_client(rows: list[list[object]]) -> None:
+    reply = xmlrpc.client.dumps((rows,), methodresponse=True).encode()
+    assert decode_rows(reply) == xmlrpc.client.loads(reply, use_builtin_types=True)[0][0]
+
+
+@pytest.mark.parametrize("reply", [
+    xmlrpc.client.dumps(xmlrpc.client.Fault(-501, "x"), methodresponse=True).encode(),
+    xmlrpc.client.dumps(([[1.5]],), methodresponse=True).encode(),
+    xmlrpc.client.dumps(([[{"a": 1}]],), methodresponse=True).encode(),
+    b"\xff<methodResponse>",
+])
+def test_fast_row_decoder_leaves_other_replies_to_the_general_one(reply: bytes) -> None:
+    assert decode_rows(reply) is None

@@ -85,6 +85,10 @@ class ProfileWatcher:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
+    def next_delay_for(self, duration: float) -> float:
+        """The wait after a poll that took ``duration`` s: never less than ``interval``."""
+        return max(self.interval, self.cost_factor * duration)
+
     @property
     def failures(self) -> int:
         """Failed polls in a row (0 while rTorrent answers)."""
@@ -156,7 +160,7 @@ class ProfileWatcher:
                 self._failures += 1
             else:
                 self._failures = 0
-                delay = max(self.interval, self.cost_factor * self.last_duration)
+                delay = self.next_delay_for(self.last_duration)
                 await self._set_status(WatchStatus(True))
             self.next_delay = delay
             self._wake.clear()
