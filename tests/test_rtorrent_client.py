@@ -362,3 +362,12 @@ def test_fast_row_decoder_agrees_with_xmlrpc_client(rows: list[list[object]]) ->
 ])
 def test_fast_row_decoder_leaves_other_replies_to_the_general_one(reply: bytes) -> None:
     assert decode_rows(reply) is None
+
+
+async def test_only_fixed_method_names_reach_rtorrent(client: RTorrentClient) -> None:
+    for method in ("execute.throw", "execute2", "system.shutdown.normal"):
+        with pytest.raises(ValueError, match="does not call"):
+            await client.call(method, "", "touch", "/tmp/pt-pwned")
+        with pytest.raises(ValueError, match="does not call"):
+            await client.multicall([(method, ("",))])
+    assert (await client.status()).client_version == "0.9.8"

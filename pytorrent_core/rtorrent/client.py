@@ -81,6 +81,17 @@ ACTION_METHODS: dict[Action, tuple[str, ...]] = {
 }
 
 
+# Every method this module calls; call() refuses any other name, so a method name
+# can never come from data.
+ALLOWED_METHODS: frozenset[str] = frozenset({
+    "system.multicall", "system.client_version", "throttle.global_down.rate",
+    "throttle.global_up.rate", "view.size", "d.multicall2", "f.multicall", "t.multicall",
+    "p.multicall", "d.hash", "d.custom1.set", "load.raw", "load.raw_start", "load.start",
+    "load.normal", *STATIC_ONE, *REMOVAL_FIELDS,
+    *(method for methods in ACTION_METHODS.values() for method in methods),
+})
+
+
 @dataclass(frozen=True, slots=True)
 class Status:
     client_version: str
@@ -136,9 +147,13 @@ class RTorrentClient:
         self.max_reply = max_reply
 
     async def call(self, method: str, *params: Any) -> Any:
-        """Call one fixed method. ``method`` must be a literal from pyTorrent's code."""
-        body = xmlrpc.client.dumps(tuple(_wide(p) for p in params), method,
-                                   encoding="utf-8").encode("utf-8")
+        """Call one fixed method. ``method`` must be a literal from pyTorrent's code.
+
+        Names outside :data:`ALLOWED_METHODS` raise ValueError. Parameters are sent
+        as values; callers must not pass user text where rTorrent expects a command
+        (the field lists of ``*.multicall``, the extra arguments of ``load.*``).
+        """
+        body = self._encode(method, params)
         reply = await scgi.request(self.address, body, connect_timeout=self.connect_timeout,
                                    read_timeout=self.timeout, max_reply=self.max_reply)
         return self._decode(reply)
@@ -149,14 +164,19 @@ class RTorrentClient:
         Decoded by :func:`decode_rows`; anything else (a fault, another shape)
         goes through the general decoder.
         """
-        body = xmlrpc.client.dumps(tuple(_wide(p) for p in params), method,
-                                   encoding="utf-8").encode("utf-8")
+        body = self._encode(method, params)
         reply = await scgi.request(self.address, body, connect_timeout=self.connect_timeout,
                                    read_timeout=self.timeout, max_reply=self.max_reply)
         rows = decode_rows(reply)
         if rows is not None:
             return rows
         return _rows(self._decode(reply))
+
+    def _encode(self, method: str, params: Sequence[Any]) -> bytes:
+        if method not in ALLOWED_METHODS:
+            raise ValueError(f"pyTorrent does not call {method[:60]!r}")
+        return xmlrpc.client.dumps(tuple(_wide(p) for p in params), method,
+                                   encoding="utf-8").encode("utf-8")
 
     def _decode(self, reply: bytes) -> Any:
         try:
@@ -175,6 +195,9 @@ class RTorrentClient:
         """Many fixed calls in one ``system.multicall``; a failed call yields its Fault."""
         if not calls:
             return []
+        for method, _ in calls:
+            if method not in ALLOWED_METHODS:
+                raise ValueError(f"pyTorrent does not call {method[:60]!r}")
         results = await self.call("system.multicall", [
             {"methodName": method, "params": [_wide(p) for p in params]}
             for method, params in calls])

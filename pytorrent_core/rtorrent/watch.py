@@ -116,7 +116,10 @@ class ProfileWatcher:
         if changed or removed:
             self.revision += 1
             if self._on_diff is not None:
-                await self._on_diff(self.revision, changed, removed)
+                try:
+                    await self._on_diff(self.revision, changed, removed)
+                except Exception:
+                    log.exception("pyTorrent profile watcher: diff callback failed")
         return changed, removed
 
     async def _refresh_static(self, moving: Mapping[str, Moving], now: float) -> None:
