@@ -8,6 +8,8 @@ from typing import Any, Literal
 
 State = Literal["downloading", "seeding", "paused", "stopped", "checking", "error"]
 
+TRACKER_MESSAGE = "Tracker: "
+
 FIELDS: tuple[str, ...] = (
     "hash", "name", "size", "completed", "progress", "state", "down_rate", "up_rate", "ratio",
     "label", "peers", "seeds", "eta", "added_at", "finished_at", "message", "directory",
@@ -40,15 +42,14 @@ class Torrent:
         return {name: getattr(self, name) for name in FIELDS}
 
 
-TRACKER_MESSAGE = "Tracker:"
-
-
 def derive_state(state: int, is_active: int, complete: int, hashing: int, message: str) -> State:
     """The one place a torrent's state is decided from rTorrent's flags.
 
-    ``error`` only for a torrent rTorrent stopped with an error of its own (storage,
-    hash check). A tracker message never makes one: on a running torrent it keeps
-    the transfer state, and it stays in ``message`` after a user stops the torrent.
+    ``error`` only for a torrent rTorrent stopped because of an error: stopped
+    with a message that is not a tracker's. rTorrent keeps the last tracker
+    message (``Tracker: [...]``) after a user stops a torrent, so that alone is
+    no error; on a running torrent it keeps its transfer state too (it shows in
+    ``message``).
     """
     if hashing:
         return "checking"

@@ -85,6 +85,15 @@ class ProfileWatcher:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
+    def next_delay_for(self, duration: float) -> float:
+        """The wait after a poll that took ``duration`` s: never less than ``interval``."""
+        return max(self.interval, self.cost_factor * duration)
+
+    @property
+    def failures(self) -> int:
+        """Failed polls in a row (0 while rTorrent answers)."""
+        return self._failures
+
     @property
     def running(self) -> bool:
         return self._task is not None and not self._task.done()
@@ -107,7 +116,10 @@ class ProfileWatcher:
         if changed or removed:
             self.revision += 1
             if self._on_diff is not None:
-                await self._on_diff(self.revision, changed, removed)
+                try:
+                    await self._on_diff(self.revision, changed, removed)
+                except Exception:
+                    log.exception("pyTorrent profile watcher: diff callback failed")
         return changed, removed
 
     async def _refresh_static(self, moving: Mapping[str, Moving], now: float) -> None:
@@ -151,7 +163,7 @@ class ProfileWatcher:
                 self._failures += 1
             else:
                 self._failures = 0
-                delay = max(self.interval, self.cost_factor * self.last_duration)
+                delay = self.next_delay_for(self.last_duration)
                 await self._set_status(WatchStatus(True))
             self.next_delay = delay
             self._wake.clear()

@@ -7,7 +7,8 @@ internet. It is ready once ``system.client_version`` answers (polled with a
 deadline) and stops with ``system.shutdown.normal``, killed by pid if it lingers.
 A missing rtorrent binary is an error, never a skip.
 
-Fixtures (load them with ``pytest_plugins = ["support.rtorrent"]`` in a test module):
+Fixtures, in ``support.rtorrent_fixtures`` (load them with
+``pytest_plugins = ["support.rtorrent_fixtures"]`` in a test module):
 
 ``rtorrent``
     a running rtorrent on TCP; ``rtorrent.url`` is its ``scgi://127.0.0.1:port``.
@@ -29,13 +30,12 @@ import subprocess
 import tempfile
 import time
 import xmlrpc.client
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 import fastbencode
-import pytest
 
 from pytorrent_core.testing import free_port
 
@@ -198,27 +198,3 @@ def make_torrent(directory: Path, name: str, content: bytes | Mapping[str, bytes
             target.write_bytes(data)
     info_hash = hashlib.sha1(fastbencode.bencode(info)).hexdigest().upper()
     return fastbencode.bencode(meta), info_hash
-
-
-@pytest.fixture
-def rtorrent(tmp_path: Path) -> Iterator[RTorrentProcess]:
-    """A running rtorrent listening on a free loopback TCP port."""
-    with RTorrentProcess(tmp_path / "rtorrent") as process:
-        yield process
-
-
-@pytest.fixture
-def rtorrent_unix(tmp_path: Path) -> Iterator[RTorrentProcess]:
-    """A running rtorrent listening on a unix socket."""
-    with RTorrentProcess(tmp_path / "rtorrent-unix", transport="unix") as process:
-        yield process
-
-
-@pytest.fixture
-def make_torrent_in(rtorrent: RTorrentProcess
-                    ) -> Callable[..., tuple[bytes, str]]:
-    """``make_torrent`` bound to the TCP rtorrent's download directory."""
-    def make(name: str, content: bytes | Mapping[str, bytes], **options: Any
-             ) -> tuple[bytes, str]:
-        return make_torrent(rtorrent.download_dir, name, content, **options)
-    return make
