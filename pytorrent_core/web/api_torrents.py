@@ -39,10 +39,10 @@ def _hub() -> TorrentHub:
 
 
 async def _profile(profile_id: int) -> Profile:
-    for profile in await current_app.extensions["pytorrent"]["services"].cache.profiles():
-        if profile.id == profile_id:
-            return profile
-    raise StoreError("no such profile", "profile_id", 404)
+    profile = await current_app.extensions["pytorrent"]["services"].cache.profile(profile_id)
+    if profile is None:
+        raise StoreError("no such profile", "profile_id", 404)
+    return profile
 
 
 async def _client(profile_id: int) -> tuple[Profile, RTorrentClient]:

@@ -85,7 +85,11 @@ class Realtime:
                 if denied is not None or principal is None:
                     denied = denied or Denied(401, "authentication required")
                     return {"error": denied.reason, "status": denied.status}
-                return await handler(sid, principal, data)
+                try:
+                    return await handler(sid, principal, data)
+                except Exception:
+                    log.exception("Socket.IO event %s failed", event)
+                    return {"error": "internal error", "status": 500}
 
             self.sio.on(event, guarded)
             return handler
@@ -158,8 +162,7 @@ def register(sio: socketio.AsyncServer, state: dict[str, Any], trusted: TrustedN
     async def join(sid: str, principal: Principal, data: Any) -> Any:
         """Enter the profile's room; a ``torrents:snapshot`` follows, then diffs."""
         profile_id = data["profile_id"]
-        profile = next((p for p in await state["services"].cache.profiles()
-                        if p.id == profile_id), None)
+        profile = await state["services"].cache.profile(profile_id)
         if profile is None:
             return {"error": "no such profile", "status": 404}
         await state["hub"].join(sid, profile)
