@@ -160,7 +160,8 @@ async def ensure_admin(store: Store) -> str | None:
         return None
     password = secrets.token_urlsafe(12)
     await store.create_user(BUILTIN_ADMIN, role="admin", password_hash=hash_password(password),
-                            builtin=True, display_name="Administrator", actor="first-start")
+                            builtin=True, display_name="Administrator",
+                            must_change_password=True, actor="first-start")
     message = (
         f"created the built-in admin user '{BUILTIN_ADMIN}' with one-time password: {password}\n"
         f"  change it now: {command_name()} reset-password {BUILTIN_ADMIN}"

@@ -46,6 +46,7 @@ class User:
     external_subject: str | None = None
     # Random, fixed for the life of the row: session cookies are bound to it.
     session_key: str = field(default="", repr=False)
+    must_change_password: bool = False
 
     @property
     def is_admin(self) -> bool:
@@ -73,6 +74,11 @@ class Principal:
     @property
     def is_admin(self) -> bool:
         return self.user.is_admin
+
+    @property
+    def must_change_password(self) -> bool:
+        """Signed in with the first-start one-time password: only changing it is allowed."""
+        return self.via == "session" and self.user.must_change_password
 
     def level(self, profile_id: int) -> Level:
         if self.is_admin:

@@ -12,6 +12,8 @@ from ..models import Principal
 F = TypeVar("F", bound=Callable[..., Any])
 
 ATTRIBUTE = "_pytorrent_need"
+BEFORE_PASSWORD_CHANGE = "_pytorrent_before_password_change"
+PASSWORD_CHANGE_REQUIRED = "change the one-time password first (account page)"
 
 
 class Need(Enum):
@@ -42,13 +44,25 @@ def need_of(view: Callable[..., Any] | None) -> Need | None:
     return getattr(view, ATTRIBUTE, None) if view is not None else None
 
 
-def check(principal: Principal | None, need: Need, profile_id: int | None = None
-          ) -> Denied | None:
+def before_password_change(view: F) -> F:
+    """Mark a view a user may use while their one-time password is still unchanged."""
+    setattr(view, BEFORE_PASSWORD_CHANGE, True)
+    return view
+
+
+def usable_before_password_change(view: Callable[..., Any] | None) -> bool:
+    return bool(getattr(view, BEFORE_PASSWORD_CHANGE, False))
+
+
+def check(principal: Principal | None, need: Need, profile_id: int | None = None, *,
+          before_password_change: bool = False) -> Denied | None:
     """None when allowed; otherwise the status and a reason safe to show."""
     if need is Need.PUBLIC:
         return None
     if principal is None:
         return Denied(401, "authentication required")
+    if principal.must_change_password and not before_password_change:
+        return Denied(403, PASSWORD_CHANGE_REQUIRED)
     if need is Need.USER:
         return None
     if need is Need.ADMIN:

@@ -71,12 +71,21 @@ def _v5_profile_data_root(conn: Connection) -> None:
         conn.exec_driver_sql("ALTER TABLE profiles ADD COLUMN data_root VARCHAR(1024)")
 
 
+def _v6_must_change_password(conn: Connection) -> None:
+    columns = {column["name"] for column in inspect(conn).get_columns("users")}
+    if "must_change_password" not in columns:
+        default = "false" if conn.dialect.name == "postgresql" else "0"
+        conn.exec_driver_sql("ALTER TABLE users ADD COLUMN must_change_password BOOLEAN "
+                             f"NOT NULL DEFAULT {default}")
+
+
 MIGRATIONS: tuple[tuple[int, str, Migration], ...] = (
     (1, "initial schema", _v1_initial),
     (2, "profile labels", _v2_profile_labels),
     (3, "ended sessions", _v3_ended_sessions),
     (4, "user session keys, ids never reused", _v4_user_identity),
     (5, "profile data root", _v5_profile_data_root),
+    (6, "one-time passwords must be changed", _v6_must_change_password),
 )
 
 LATEST = MIGRATIONS[-1][0]

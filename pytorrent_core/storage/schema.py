@@ -14,6 +14,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
     text,
 )
 
@@ -46,6 +47,8 @@ users = Table(
     # Random per user row, never reissued: a session cookie names it, so a cookie can
     # never match another user, even one that were given the same id (migration 4).
     Column("session_key", String(64), nullable=True),
+    # The one-time password printed at first start must be replaced at first sign-in.
+    Column("must_change_password", Boolean, nullable=False, server_default=false()),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )

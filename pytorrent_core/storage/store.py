@@ -36,6 +36,7 @@ _USER_COLUMNS = (
     schema.users.c.provider,
     schema.users.c.session_epoch,
     schema.users.c.session_key,
+    schema.users.c.must_change_password,
     schema.users.c.display_name,
     schema.users.c.email,
     schema.users.c.groups,
@@ -74,6 +75,7 @@ def _user(row: Any) -> User:
         provider=row.provider,
         session_epoch=row.session_epoch,
         session_key=row.session_key or "",
+        must_change_password=bool(row.must_change_password),
         display_name=row.display_name,
         email=row.email,
         groups=tuple(json.loads(row.groups)) if row.groups else (),
@@ -246,6 +248,7 @@ class Store:
         builtin: bool = False,
         active: bool = True,
         permissions: Mapping[int | None, Level] | None = None,
+        must_change_password: bool = False,
         actor: str | None = None,
     ) -> User:
         """Insert a user; raise StoreError(field="username", status=409) if taken."""
@@ -256,6 +259,7 @@ class Store:
                 user_id = await self._next_user_id(conn)
                 await conn.execute(schema.users.insert().values(
                     id=user_id, session_key=secrets.token_hex(16),
+                    must_change_password=must_change_password,
                     username=username, username_key=username.lower(),
                     password_hash=password_hash, display_name=display_name, email=email,
                     groups=json.dumps(groups) if groups else None, role=role, active=active,
@@ -292,10 +296,11 @@ class Store:
         """Change fields; a change to role, active or password ends the user's sessions.
 
         Accepts: username, display_name, email, groups, role, active, password_hash,
-        provider, external_subject. Refuses changes that would leave no active admin.
+        provider, external_subject, must_change_password (a new password clears it
+        unless given). Refuses changes that would leave no active admin.
         """
         allowed = {"username", "display_name", "email", "groups", "role", "active",
-                   "password_hash", "provider", "external_subject"}
+                   "password_hash", "provider", "external_subject", "must_change_password"}
         unknown = set(fields) - allowed
         if unknown:
             raise TypeError(f"unknown user fields: {sorted(unknown)}")
@@ -306,6 +311,8 @@ class Store:
                 raise StoreError("no such user", "id", 404)
             user = _user(row)
             values: dict[str, Any] = {}
+            if "password_hash" in fields:
+                values["must_change_password"] = False
             for key, value in fields.items():
                 if key == "groups":
                     value = json.dumps(list(value)) if value else None

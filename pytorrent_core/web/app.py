@@ -15,7 +15,14 @@ from werkzeug.exceptions import HTTPException
 from ..access.facts import RequestFacts, TrustedNetworks, facts_from_scope, normalise_ip
 from ..access.hosts import HostPolicy, refusal
 from ..access.origin import origin_allowed
-from ..access.policy import Need, check, need_of, requires
+from ..access.policy import (
+    PASSWORD_CHANGE_REQUIRED,
+    Need,
+    check,
+    need_of,
+    requires,
+    usable_before_password_change,
+)
 from ..access.resolver import Resolution, Resolver
 from ..bootstrap import check_bypass_user, open_services, secret_key
 from ..config import Settings
@@ -174,7 +181,8 @@ def create_app(settings: Settings, plugins: AuthPlugins) -> PyTorrentApp:
             return None  # public views that care who is asking call resolve_request()
         resolution = await resolve_request()
         profile_id = (request.view_args or {}).get("profile_id")
-        denied = check(resolution.principal, need, profile_id)
+        denied = check(resolution.principal, need, profile_id,
+                       before_password_change=usable_before_password_change(view))
         if denied is not None and denied.status == 401:
             if not facts.is_api:
                 return await unauthenticated_page(facts, resolution)
@@ -182,6 +190,9 @@ def create_app(settings: Settings, plugins: AuthPlugins) -> PyTorrentApp:
         if not origin_allowed(facts, resolution.principal, allowed_origins):
             return _error(403, "cross-origin request refused: Origin/Referer does not match "
                                "this site or PYTORRENT_API_ALLOWED_ORIGINS")
+        if denied is not None and denied.reason == PASSWORD_CHANGE_REQUIRED \
+                and not facts.is_api:
+            return redirect("/account")
         if denied is not None:
             return _error(denied.status, denied.reason)
         return None

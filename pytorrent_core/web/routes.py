@@ -26,9 +26,10 @@ from quart_auth import AuthUser, login_user, logout_user
 
 from ..access import session_ids
 from ..access.origin import request_origin
-from ..access.policy import Need, requires
+from ..access.policy import Need, before_password_change, requires
 from ..access.throttle import Attempt, LoginThrottle
 from ..models import LoginPage, LogoutAction, Principal, User
+from ..passwords import PasswordProblem, hash_password
 from .api_profiles import visible_profiles
 from .api_users import user_fields
 from .sessions import SESSION_COOKIE
@@ -52,7 +53,8 @@ def safe_next(target: str | None) -> str:
 
 
 def principal_json(principal: Principal) -> dict[str, Any]:
-    return {**user_fields(principal.user, principal.permissions), "via": principal.via}
+    return {**user_fields(principal.user, principal.permissions), "via": principal.via,
+            "password_change_required": principal.must_change_password}
 
 
 def _ours(origin: str) -> bool:
@@ -231,6 +233,7 @@ def register(app: Quart) -> None:
 
     @app.get("/api/auth/me")
     @requires(Need.USER)
+    @before_password_change
     async def me() -> Any:
         state = _state()
         # The resolver asked the provider once at start-up; the answer does not change.
@@ -245,3 +248,55 @@ def register(app: Quart) -> None:
         key = ("me", principal.user_id, principal.via, principal.token_id)
         body = await state["services"].cache.rendered(key, render)
         return Response(body, mimetype="application/json")
+
+    @app.get("/account")
+    @requires(Need.USER)
+    @before_password_change
+    async def account() -> Any:
+        principal: Principal = g.principal
+        return await render_template(
+            "account.html", principal=principal, external=_state()["resolver"].external,
+            can_change_password=_can_change_password(principal))
+
+    @app.post("/api/auth/password")
+    @requires(Need.USER)
+    @before_password_change
+    async def change_password() -> Any:
+        """Change one's own password: the current one first, throttled like sign-in."""
+        principal: Principal = g.principal
+        if not _can_change_password(principal):
+            return jsonify(error="only a user signed in with a pyTorrent password can change "
+                                 "it here"), 403
+        data = await request.get_json(silent=True)
+        if not isinstance(data, dict):
+            return jsonify(error="expected a JSON object with current_password and "
+                                 "new_password"), 400
+        current, new = data.get("current_password"), data.get("new_password")
+        if not isinstance(current, str) or not current:
+            return jsonify(error="current_password is required", field="current_password"), 400
+        if not isinstance(new, str):
+            return jsonify(error="new_password is required", field="new_password"), 400
+        try:
+            new_hash = hash_password(new)
+        except PasswordProblem as problem:
+            return jsonify(error=str(problem), field="new_password"), 400
+        if new == current:
+            return jsonify(error="the new password must differ from the current one",
+                           field="new_password"), 400
+        user, attempt = await _authenticate(principal.username, current)
+        if attempt.retry_after is not None:
+            return jsonify(error=THROTTLED.format(seconds=attempt.retry_after),
+                           retry_after=attempt.retry_after), 429, \
+                {"Retry-After": str(attempt.retry_after)}
+        if user is None or user.id != principal.user_id:
+            return jsonify(error="the current password is wrong", field="current_password"), 403
+        store = _state()["services"].store
+        updated = await store.update_user(user.id, password_hash=new_hash,
+                                          actor=principal.username)
+        start_session(updated)  # every other session of the user has ended; this one goes on
+        return jsonify(ok=True)
+
+
+def _can_change_password(principal: Principal) -> bool:
+    return (principal.via == "session" and principal.user.has_password
+            and not _state()["resolver"].external)
