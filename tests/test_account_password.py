@@ -3,6 +3,7 @@ changes their own password on the account page (local provider)."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 import subprocess
 import sys
@@ -115,9 +116,10 @@ async def test_a_password_an_operator_sets_forces_nothing(tmp_path: Path, how: s
         if how == "api":
             await set_password(app, "admin", "operator-Pass-1")
     if how == "reset-password":
-        result = subprocess.run([sys.executable, "-m", "pytorrent.cli", "reset-password",
-                                 "admin", "operator-Pass-1"], env=env, capture_output=True,
-                                text=True, timeout=60)
+        result = await asyncio.to_thread(
+            subprocess.run, [sys.executable, "-m", "pytorrent.cli", "reset-password", "admin",
+                             "operator-Pass-1"], env=env, capture_output=True, text=True,
+            timeout=60)
         assert result.returncode == 0, result.stderr
     assert password
     async with running_app(tmp_path) as app:

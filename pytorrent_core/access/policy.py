@@ -12,8 +12,8 @@ from ..models import Principal
 F = TypeVar("F", bound=Callable[..., Any])
 
 ATTRIBUTE = "_pytorrent_need"
-BEFORE_PASSWORD_CHANGE = "_pytorrent_before_password_change"
-PASSWORD_CHANGE_REQUIRED = "change the one-time password first (account page)"
+BEFORE_PASSWORD_CHANGE = "_pytorrent_before_password_change"  # noqa: S105 - a name
+PASSWORD_CHANGE_REQUIRED = "change the one-time password first (account page)"  # noqa: S105
 
 
 class Need(Enum):
