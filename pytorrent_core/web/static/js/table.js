@@ -28,7 +28,7 @@ export const COLUMNS = [
     // Unknown ETA sorts after every known one.
     compare: (a, b) => (a.eta ?? Infinity) - (b.eta ?? Infinity) || 0,
   },
-  { key: "peers", title: "Peers / seeds", fields: ["peers", "seeds"], compare: num("peers"), numeric: true },
+  { key: "peers", title: "Peers/seeds", fields: ["peers", "seeds"], compare: num("peers"), numeric: true },
   { key: "label", title: "Label", fields: ["label"], compare: text("label") },
   { key: "added_at", title: "Added", fields: ["added_at"], compare: num("added_at"), numeric: true },
 ];
