@@ -193,3 +193,19 @@ def test_ten_thousand_rows_are_virtualised(page: Page) -> None:
     last = page.evaluate("harness.table.view.at(-1)")
     expect(page.locator(f"[data-hash='{last}']")).to_be_visible()
     assert page.evaluate("harness.measures('pytorrent:table:first-render').length") == 1
+
+
+def test_diffs_keep_the_view_sorted_and_filtered(page: Page) -> None:
+    page.evaluate("harness.load(300)")
+    page.get_by_role("columnheader", name="Down").get_by_role("button").click()
+    page.click("[data-filter=state][data-value=downloading]")
+    changes = ", ".join(f"{{hash: '{h(i)}', down_rate: {(i * 7919) % 100000}}}"
+                        for i in range(0, 300, 3))
+    diff(page, f"[{changes}, {{hash: '{h(0)}', state: 'seeding'}}, harness.makeRow(300)]",
+         [h(6)])
+    patched = page.evaluate("harness.table.view.slice()")
+    page.evaluate("harness.table.setFilter({})")  # full rebuild for comparison
+    assert patched == page.evaluate("harness.table.view.slice()")
+    assert h(0) not in patched and h(6) not in patched and h(300) in patched
+    rates = page.evaluate("harness.table.view.map(x => harness.table.get(x).down_rate)")
+    assert rates == sorted(rates)
