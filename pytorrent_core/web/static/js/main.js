@@ -129,7 +129,7 @@ class TorrentPage {
         this.run("remove");
       }
     });
-    for (const button of document.querySelectorAll("[data-action]")) {
+    for (const button of document.querySelectorAll(".toolbar [data-action]")) {
       button.addEventListener("click", () => this.run(button.dataset.action));
     }
     document.getElementById("select-all")?.addEventListener("click", () => this.table.selectAllVisible());
@@ -211,7 +211,7 @@ class TorrentPage {
   updateToolbar() {
     const n = this.table.selected().length;
     if (this.selectionCount) this.selectionCount.textContent = n ? `${n} selected` : "";
-    for (const button of document.querySelectorAll("[data-action]")) {
+    for (const button of document.querySelectorAll(".toolbar [data-action]")) {
       if (button.dataset.action !== "add") button.disabled = n === 0;
     }
   }

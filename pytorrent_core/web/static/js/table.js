@@ -195,6 +195,13 @@ export class TorrentTable extends EventTarget {
       }).observe(root);
     }
     this._readRowHeight();
+    // "5 min. ago" ages; rewrite the visible Added cells once a minute.
+    setInterval(() => {
+      for (const [hash, el] of this.rendered) {
+        el._vals.delete("added_at");
+        this._updateCell(el, "added_at", this.rows.get(hash));
+      }
+    }, 60_000);
   }
 
   _readRowHeight() {
