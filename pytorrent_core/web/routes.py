@@ -123,7 +123,7 @@ def register(app: Quart) -> None:
         visible, active = await visible_profiles(state["services"], principal)
         show_picker = active is None and bool(visible)
         return await render_template(
-            "index.html",
+            "index.html" if show_picker else "torrents.html",
             principal=principal,
             external=state["resolver"].external,
             profiles=visible,

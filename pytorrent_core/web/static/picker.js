@@ -1,47 +1,46 @@
-// Profile picker: save the chosen profile in the user's preferences, then reload.
-(function () {
-  "use strict";
+// Profile picker: one card per profile with rTorrent's reachability; choosing
+// saves the profile in the user's preferences, then reloads into it.
+import { api, profilePath } from "./js/api.js";
 
-  var picker = document.getElementById("profile-picker");
-  if (!picker) {
-    return;
+const picker = document.getElementById("profile-picker");
+
+async function reachability(node) {
+  const id = node.dataset.statusFor;
+  try {
+    const status = await api(profilePath(id, "/status"));
+    node.dataset.state = status.connected ? "up" : "down";
+    node.textContent = status.connected
+      ? `Reachable${status.client_version ? ` · rTorrent ${status.client_version}` : ""}`
+        + `${status.torrents != null ? ` · ${status.torrents} torrents` : ""}`
+      : `Unreachable${status.error ? `: ${status.error}` : ""}`;
+  } catch (error) {
+    node.dataset.state = "unknown";
+    node.textContent = `Status unknown: ${error.message}`;
   }
-  var status = document.createElement("p");
+}
+
+if (picker) {
+  const status = document.createElement("p");
   status.id = "picker-status";
   status.setAttribute("role", "status");
-  picker.appendChild(status);
+  picker.append(status);
+  picker.querySelectorAll("[data-status-for]").forEach(reachability);
 
-  function choose(button) {
-    var id = button.dataset.profileId;
-    var buttons = picker.querySelectorAll(".pick-profile");
-    buttons.forEach(function (b) { b.disabled = true; });
+  picker.addEventListener("click", async (event) => {
+    const button = event.target.closest(".pick-profile");
+    if (!button) return;
+    event.preventDefault();
+    const buttons = picker.querySelectorAll(".pick-profile");
+    buttons.forEach((b) => { b.disabled = true; });
     status.textContent = "Saving your choice…";
     status.className = "";
-    // Relative to the page, so a reverse proxy's path prefix is kept.
-    fetch("api/profiles/" + encodeURIComponent(id) + "/activate", {
-      method: "POST",
-      credentials: "same-origin",
-      headers: { "Accept": "application/json" }
-    }).then(function (reply) {
-      if (reply.ok) {
-        window.location.reload();
-        return null;
-      }
-      return reply.json().catch(function () { return {}; }).then(function (body) {
-        throw new Error(body.error || ("HTTP " + reply.status));
-      });
-    }).catch(function (error) {
-      status.textContent = "Could not save the profile: " + error.message;
+    try {
+      await api(profilePath(button.dataset.profileId, "/activate"), { method: "POST", json: {} });
+      window.location.reload();
+    } catch (error) {
+      status.textContent = `Could not save the profile: ${error.message}`;
       status.className = "error";
-      buttons.forEach(function (b) { b.disabled = false; });
-    });
-  }
-
-  picker.addEventListener("click", function (event) {
-    var button = event.target.closest(".pick-profile");
-    if (button) {
-      event.preventDefault();
-      choose(button);
+      buttons.forEach((b) => { b.disabled = false; });
     }
   });
-})();
+}
