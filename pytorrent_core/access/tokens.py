@@ -78,8 +78,8 @@ def expiry(expires_at: object = None, expires_in_days: object = None,
     except ValueError:
         raise ValueError(
             "expires_at must be an ISO 8601 time, e.g. 2030-01-31T12:00:00Z") from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
+    # Stored as UTC: the database keeps no zone, so an offset must not become clock time.
+    moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
     if moment <= at:
         raise ValueError("expires_at must be in the future")
     return moment

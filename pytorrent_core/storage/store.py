@@ -530,6 +530,8 @@ class Store:
                            expires_at: datetime | None, *,
                            actor: str | None = None) -> TokenRecord:
         stamp = now()
+        if expires_at is not None:  # the database keeps no zone: always write UTC
+            expires_at = _aware(expires_at).astimezone(UTC)
         async with self.engine.begin() as conn:
             result = await conn.execute(schema.api_tokens.insert().values(
                 user_id=user_id, name=name, prefix=prefix, digest=digest,
