@@ -22,7 +22,6 @@ from .config import (
     RawConfig,
     Settings,
     build_settings,
-    is_private_host,
     read_raw,
 )
 from .models import BUILTIN_ADMIN
@@ -183,12 +182,6 @@ async def check_bypass_user(services: Services) -> None:
             "existing active user. Create or activate it (pytorrent users ...) or unset "
             "PYTORRENT_AUTH_BYPASS_HOSTS"
         )
-    for host in settings.auth_bypass_hosts:
-        if not is_private_host(host):
-            log.warning(
-                "auth.bypass_hosts contains %r, which is not a private IP or local name: "
-                "anyone who can send that Host header skips pyTorrent auth. "
-                "List only private direct-IP addresses, never public domains.", host)
 
 
 def public_networks(networks: tuple[str, ...]) -> list[str]:

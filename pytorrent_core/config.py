@@ -178,6 +178,11 @@ def parse_bypass_host(value: str) -> str:
     text = value.strip().lower()
     if not text or any(ch in text for ch in "/ @?#"):
         raise ValueProblem(f"{value!r} is not a host or host:port, for example 10.11.1.11:8090")
+    if not is_private_host(text):
+        raise ValueProblem(
+            f"{value!r} is not a private IP or local name; the bypass is only for direct "
+            "private-network access (\"Do not add public domains to this list.\"): list "
+            "the private address you type in the browser, for example 10.11.1.11:8090")
     return text
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from .bootstrap import public_networks
-from .config import Settings, is_private_host
+from .config import Settings
 from .models import BUILTIN_ADMIN
 from .plugins import AuthPlugins, installed_providers
 from .storage import Store
@@ -63,15 +63,11 @@ def check_settings(settings: Settings, plugins: AuthPlugins) -> list[Finding]:
         else:
             add("ok", "unknown users are refused (PYTORRENT_AUTH_PROXY_AUTO_CREATE=false)")
 
-    for host in settings.auth_bypass_hosts:
-        if is_private_host(host):
-            add("ok", f"direct-IP bypass for Host {host!r} as user "
-                      f"{settings.auth_bypass_user!r}; requests with X-Forwarded-*, "
-                      "Forwarded or X-Real-IP, or from public addresses, still sign in "
-                      "(a proxy in front must add one of those headers)")
-        else:
-            add("warn", f"bypass host {host!r} is not a private IP or local name: "
-                        "never list public domains in PYTORRENT_AUTH_BYPASS_HOSTS")
+    for host in settings.auth_bypass_hosts:  # settings refuse public ones
+        add("ok", f"direct-IP bypass for Host {host!r} as user "
+                  f"{settings.auth_bypass_user!r}; requests with X-Forwarded-*, "
+                  "Forwarded, X-Real-IP or Via, or from public addresses, still sign in "
+                  "(a proxy in front must add one of those headers)")
 
     https_origins = [o for o in (*settings.socketio_cors_allowed_origins,
                                  *settings.api_allowed_origins) if o.startswith("https://")]

@@ -3,7 +3,6 @@ bypass user; anything proxied, forged or public goes through the configured prov
 
 from __future__ import annotations
 
-import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ from pytorrent_core.testing import (
     ServerProcess,
     database_url,
     free_port,
+    load_for_test,
     running_app,
     socketio_client,
 )
@@ -190,18 +190,22 @@ async def test_bypass_user_deactivated_later_is_refused_not_downgraded(tmp_path:
         assert "admin" not in (await page.get_data(as_text=True)).split("<main>")[-1]
 
 
-async def test_start_up_warns_about_public_bypass_hosts(
-        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    env = {**ENV, "PYTORRENT_AUTH_BYPASS_HOSTS":
-           "pytorrent.example.com,10.11.1.11:8090,203.0.113.5:8090,nas,box.lan,[fd00::1]:8090"}
-    with caplog.at_level(logging.WARNING, logger="pytorrent"):
-        async with running_app(tmp_path, env):
-            pass
-    warned = [r.getMessage() for r in caplog.records if "bypass_hosts" in r.getMessage()]
-    assert len(warned) == 2, warned
-    assert "'pytorrent.example.com'" in warned[0]
-    assert "'203.0.113.5:8090'" in warned[1]
-    assert all("never public domains" in w for w in warned)
+@pytest.mark.parametrize("public", ["pytorrent.example.com", "203.0.113.5:8090", "8.8.8.8"])
+async def test_start_up_refuses_public_bypass_hosts(tmp_path: Path, public: str) -> None:
+    """Hardening, finding 14: AUTH.md says "Do not add public domains to this list"."""
+    env = {**ENV, "PYTORRENT_AUTH_BYPASS_HOSTS": f"10.11.1.11:8090,{public},nas,box.lan"}
+    with pytest.raises(ConfigError) as refused:
+        load_for_test(tmp_path, env)
+    message = str(refused.value)
+    assert message.startswith("PYTORRENT_AUTH_BYPASS_HOSTS=")
+    assert repr(public) in message and "Do not add public domains to this list." in message
+    assert "\n" not in message
+
+
+async def test_private_bypass_hosts_start(tmp_path: Path) -> None:
+    env = {**ENV, "PYTORRENT_AUTH_BYPASS_HOSTS": "10.11.1.11:8090,nas,box.lan,[fd00::1]:8090"}
+    async with running_app(tmp_path, env) as app:
+        assert app.services.settings.auth_bypass_hosts[0] == "10.11.1.11:8090"
 
 
 # ---------------------------------------------------------------- real server
@@ -235,3 +239,17 @@ async def test_socketio_bypass_matches_rest(tmp_path: Path) -> None:
                 with pytest.raises(socketio.exceptions.ConnectionError):
                     await refused.connect(server.url, transports=["websocket"],
                                           headers=headers, wait_timeout=10)
+
+
+async def test_a_via_header_means_a_proxy_so_no_bypass(tmp_path: Path) -> None:
+    """Hardening, finding 11: a proxy that adds only ``Via`` must not expose the bypass."""
+    async with running_app(tmp_path, {**ENV, "PYTORRENT_AUTH_BYPASS_HOSTS": "10.11.1.11"}) \
+            as app:
+        client = app.quart.test_client()
+        direct = await client.get("/api/auth/me", headers={"Host": "10.11.1.11"},
+                                  peer="10.11.1.20")
+        proxied = await client.get("/api/auth/me", headers={"Host": "10.11.1.11",
+                                                            "Via": "1.1 proxy"},
+                                   peer="10.11.1.20")
+    assert direct.status_code == 200
+    assert proxied.status_code == 401

@@ -19,7 +19,8 @@ from werkzeug.datastructures import Headers
 
 from ..config import is_local_address
 
-FORWARDING_HEADERS = ("forwarded", "x-real-ip")
+# Any of these means a proxy handled the request (the bypass never applies to it).
+FORWARDING_HEADERS = ("forwarded", "x-real-ip", "via")
 FORWARDING_PREFIX = "x-forwarded-"
 
 
