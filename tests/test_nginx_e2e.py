@@ -8,6 +8,7 @@ nginx fails the test rather than skipping it.
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -149,9 +150,16 @@ async def test_socketio_websocket_through_nginx_connects_as_that_user(stack: Sta
         assert answer == {"username": "carol", "role": "user", "via": "provider"}
     finally:
         await client.disconnect()
-    upgraded = [line for line in stack.nginx.access_log().splitlines()
+
+    def upgraded() -> list[str]:
+        return [line for line in stack.nginx.access_log().splitlines()
                 if "GET /socket.io/?transport=websocket" in line and '" 101 ' in line]
-    assert upgraded, stack.nginx.access_log()
+
+    # nginx logs a WebSocket only once it has closed its side: wait for the line.
+    deadline = asyncio.get_running_loop().time() + 15
+    while not upgraded() and asyncio.get_running_loop().time() < deadline:  # noqa: ASYNC110
+        await asyncio.sleep(0.05)
+    assert upgraded(), stack.nginx.access_log()
 
 
 async def test_socketio_without_provider_session_is_refused(stack: Stack) -> None:
