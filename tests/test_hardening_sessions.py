@@ -144,3 +144,17 @@ async def test_login_from_an_opaque_origin_is_refused(app: PyTorrentApp) -> None
                             headers={"Origin": "null"})
     assert form.status_code == api.status_code == 403
     assert (await client.get("/api/auth/me")).status_code == 401
+
+
+async def test_a_new_data_dir_and_database_are_private(tmp_path: Path) -> None:
+    """Hardening, finding 16: the database holds hashes and digests."""
+    import stat
+
+    from pytorrent_core.testing import running_app
+    async with running_app(tmp_path):
+        pass
+    data = tmp_path / "data"
+    assert stat.S_IMODE(data.stat().st_mode) == 0o700
+    assert stat.S_IMODE((data / "pytorrent.db").stat().st_mode) == 0o600
+    for extra in data.glob("pytorrent.db-*"):
+        assert stat.S_IMODE(extra.stat().st_mode) & 0o077 == 0, extra

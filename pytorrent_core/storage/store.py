@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import secrets
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
@@ -129,6 +130,15 @@ def _token(row: Any) -> TokenRecord:
     )
 
 
+def _private_file(path: Path) -> None:
+    """A new database lives in a 0700 folder and is created 0600 (its -wal and -shm
+    files take the database's mode): it holds password hashes and token digests."""
+    if not path.parent.exists():
+        path.parent.mkdir(parents=True, mode=0o700)
+    if not path.exists():
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+
+
 def make_engine(url: str) -> AsyncEngine:
     # SQL logs would carry password hashes and token digests (parameters and rows), so
     # the database layers never log below WARNING and errors hide their parameters.
@@ -137,7 +147,7 @@ def make_engine(url: str) -> AsyncEngine:
     if url.startswith("sqlite"):
         path = url.split(":///", 1)[1] if ":///" in url else ""
         if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            _private_file(Path(path))
         engine = create_async_engine(url, connect_args={"timeout": 30}, hide_parameters=True)
 
         @event.listens_for(engine.sync_engine, "connect")
