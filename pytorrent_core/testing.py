@@ -97,6 +97,16 @@ async def set_password(app: PyTorrentApp, username: str, password: str) -> None:
     await store.update_user(user.id, password_hash=hash_password(password))
 
 
+async def settled_admin(store: Store) -> User:
+    """The built-in admin as it is after its first sign-in: the one-time password printed
+    at first start has been replaced (until then it may do nothing else)."""
+    admin = await store.get_user_by_name("admin")
+    assert admin is not None
+    if admin.must_change_password:
+        admin = await store.update_user(admin.id, must_change_password=False)
+    return admin
+
+
 def session_cookie(app: PyTorrentApp, user: User) -> str:
     """A ``Cookie`` header value signing ``user`` in, as a login would (no provider needed)."""
     auth = app.quart.extensions["pytorrent"]["auth"]

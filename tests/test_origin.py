@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from pytorrent_core.testing import issue_token, running_app, session_cookie
+from pytorrent_core.testing import issue_token, running_app, session_cookie, settled_admin
 from pytorrent_core.web.app import PyTorrentApp
 
 OWN = "http://localhost"  # the test client's Host is localhost
@@ -33,7 +33,7 @@ async def activate(app: PyTorrentApp, headers: Mapping[str, str],
 
 
 async def cookie(app: PyTorrentApp) -> dict[str, str]:
-    admin = await app.services.store.get_user_by_name("admin")
+    admin = await settled_admin(app.services.store)
     return {"Cookie": session_cookie(app, admin)}
 
 
@@ -57,7 +57,7 @@ async def test_cookie_requests(app: PyTorrentApp, extra: dict[str, str], status:
     assert got == status, body
     if status == 403:
         assert "PYTORRENT_API_ALLOWED_ORIGINS" in body["error"]
-        admin = await app.services.store.get_user_by_name("admin")
+        admin = await settled_admin(app.services.store)
         assert await app.services.store.active_profile(admin.id) is None
 
 
@@ -92,7 +92,7 @@ async def test_anonymous_gets_401_not_403(app: PyTorrentApp) -> None:
 
 @pytest.mark.parametrize("header", ["Authorization", "X-API-Key"])
 async def test_tokens_are_exempt(app: PyTorrentApp, header: str) -> None:
-    admin = await app.services.store.get_user_by_name("admin")
+    admin = await settled_admin(app.services.store)
     token = await issue_token(app.services.store, admin.id)
     value = f"Bearer {token}" if header == "Authorization" else token
     for extra in ({}, {"Origin": "http://evil.example"}, {"Referer": "http://evil.example/"}):

@@ -23,6 +23,7 @@ from pytorrent_core.testing import (
     running_app,
     session_cookie,
     set_password,
+    settled_admin,
     socketio_client,
 )
 from pytorrent_core.web.app import SESSION_COOKIE, PyTorrentApp
@@ -98,7 +99,7 @@ async def post_as(app: PyTorrentApp, headers: Mapping[str, str], peer: str) -> i
     store = app.services.store
     profiles = await store.list_profiles()
     profile = profiles[0] if profiles else await store.create_profile("A", "scgi://h:1")
-    admin = await store.get_user_by_name("admin")
+    admin = await settled_admin(store)
     reply = await app.quart.test_client().post(
         f"/api/profiles/{profile.id}/activate", peer=peer,
         headers={"Cookie": session_cookie(app, admin), **headers})
@@ -155,7 +156,7 @@ async def test_prefix_reaches_pages_and_redirects(tmp_path: Path) -> None:
         assert page.headers["Location"] == "/pytorrent/login?next=/"
         untrusted = await client.get("/", headers=behind, peer="203.0.113.9")
         assert untrusted.headers["Location"] == "/login?next=/"
-        admin = await app.services.store.get_user_by_name("admin")
+        admin = await settled_admin(app.services.store)
         signed_in = {**behind, "Cookie": session_cookie(app, admin)}
         html = await (await client.get("/", headers=signed_in)).get_data(as_text=True)
         assert 'href="/pytorrent/static/app.css"' in html
@@ -195,7 +196,7 @@ async def test_socketio_connects_with_forwarded_https_origin(tmp_path: Path) -> 
     with ServerProcess(tmp_path, PROXY_MODE) as server:
         store = Store.from_url(database_url(tmp_path))
         try:
-            admin = await store.get_user_by_name("admin")
+            admin = await settled_admin(store)
             token = await issue_token(store, admin.id)
         finally:
             await store.close()

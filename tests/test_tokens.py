@@ -13,7 +13,7 @@ import pytest
 
 from pytorrent_core.models import User
 from pytorrent_core.storage.store import now
-from pytorrent_core.testing import issue_token, running_app, session_cookie
+from pytorrent_core.testing import issue_token, running_app, session_cookie, settled_admin
 from pytorrent_core.web.app import PyTorrentApp
 
 SAME_ORIGIN = "http://localhost"
@@ -186,7 +186,7 @@ async def test_self_or_admin_only(app: PyTorrentApp) -> None:
     bob = await store.create_user("bob")
     bob_token = await issue_token(store, bob.id)
     bob_token_id = (await store.list_tokens(bob.id))[0].id
-    admin = await store.get_user_by_name("admin")
+    admin = await settled_admin(store)
     client = app.quart.test_client()
     as_alice = await as_cookie(app, alice)
     for method, path in (("get", f"/api/auth/users/{bob.id}/tokens"),
@@ -218,7 +218,7 @@ async def test_self_or_admin_only(app: PyTorrentApp) -> None:
 async def test_no_token_for_a_deactivated_user(app: PyTorrentApp) -> None:
     store = app.services.store
     bob = await store.create_user("bob", active=False)
-    admin = await store.get_user_by_name("admin")
+    admin = await settled_admin(store)
     status, body = await create(app, await as_cookie(app, admin), bob.id)
     assert status == 409
     assert await store.list_tokens(bob.id) == []
@@ -242,7 +242,7 @@ async def test_last_used_is_batched_not_written_per_request(app: PyTorrentApp) -
 
 async def test_tokens_are_exempt_from_origin_checks(app: PyTorrentApp) -> None:
     store = app.services.store
-    admin = await store.get_user_by_name("admin")
+    admin = await settled_admin(store)
     token = await issue_token(store, admin.id)
     reply = await app.quart.test_client().post(
         "/api/profiles", headers={"X-API-Key": token, "Origin": "http://evil.example"},

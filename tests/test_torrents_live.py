@@ -19,7 +19,7 @@ import socketio
 from support.rtorrent import RTorrentProcess, make_torrent
 
 from pytorrent_core.storage import Store
-from pytorrent_core.testing import ServerProcess, database_url, session_cookie
+from pytorrent_core.testing import ServerProcess, database_url, session_cookie, settled_admin
 from pytorrent_core.web.app import create_app
 
 pytestmark = pytest.mark.server
@@ -103,7 +103,7 @@ async def world(tmp_path: Path, rtorrent: RTorrentProcess) -> AsyncIterator[Worl
     with ServerProcess(data, {"PYTORRENT_RTORRENT_POLL_INTERVAL": "0.2"}) as server:
         store = Store.from_url(database_url(data))
         profile = await store.create_profile("seedbox", rtorrent.url)
-        users = {"admin": await store.get_user_by_name("admin"),
+        users = {"admin": await settled_admin(store),
                  "ro": await store.create_user("ro", permissions={profile.id: "ro"}),
                  "none": await store.create_user("none")}
         # Cookies are signed with the server's key: build an app on the same data dir.

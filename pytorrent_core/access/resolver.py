@@ -13,6 +13,7 @@ from ..services import Services
 from ..storage.store import now
 from . import session_ids, tokens
 from .facts import RequestFacts, is_public
+from .throttle import TokenThrottle
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +27,7 @@ class Resolution:
     principal: Principal | None
     reason: str = ""
     detail: str = ""
+    retry_after: int | None = None  # reason "throttled": seconds until trying again helps
 
     @property
     def ok(self) -> bool:
@@ -56,11 +58,12 @@ class Resolver:
         self.user_header = self.settings.auth_proxy_user_header
         self.user_header_key = self.user_header.lower()
         self._last_untrusted_warning = 0.0
+        self.token_throttle = TokenThrottle()
 
     async def resolve(self, facts: RequestFacts) -> Resolution:
         presented = self._presented_token(facts)
         if presented is not None:
-            return await self._by_token(presented)
+            return await self._by_token(presented, facts.client)
         if not self.enabled:
             return await self._disabled()
         if self.bypass_hosts and self._bypass_applies(facts):
@@ -79,9 +82,14 @@ class Resolver:
             token = value if isinstance(value, str) and value else None
         return token
 
-    async def _by_token(self, presented: str) -> Resolution:
+    async def _by_token(self, presented: str, client: str | None) -> Resolution:
+        wait = self.token_throttle.retry_after(client)
+        if wait is not None:
+            return Resolution(None, "throttled", "too many bad API tokens from this address; "
+                              f"try again in {wait} seconds", retry_after=wait)
         record = await self.cache.token(tokens.digest(presented))
         if record is None or not record.is_live(now()):
+            self.token_throttle.failed(client)
             return Resolution(None, "bad_token", "invalid, expired or revoked API token")
         principal = await self._principal(record.user_id, "token", token_id=record.id)
         if principal is None:

@@ -206,3 +206,49 @@ class LoginThrottle:
                         del addresses[address]
                 if not addresses:
                     del self._known[user]
+
+
+TOKEN_LIMIT = Limit(failures=20, window=60, lockout=60, max_lockout=900, forget_after=3600)
+
+
+class TokenThrottle:
+    """Bad API tokens per client address: a few dozen a minute, then a lockout.
+
+    A 256-bit token cannot be guessed, but answering hundreds of guesses a second
+    costs a database lookup each and hides a misbehaving client; after
+    ``failures`` bad tokens in ``window`` seconds the address gets 429 for token
+    requests, for a time that doubles with each repeat.
+    """
+
+    def __init__(self, limit: Limit = TOKEN_LIMIT, *,
+                 clock: Callable[[], float] = time.monotonic, max_keys: int = MAX_KEYS) -> None:
+        self.limit = limit
+        self.clock = clock
+        self.max_keys = max_keys
+        self._counters: dict[str, _Counter] = {}
+
+    def retry_after(self, client: str | None) -> int | None:
+        counter = self._counters.get(client_key(client))
+        if counter is None:
+            return None
+        left = counter.locked_until - self.clock()
+        return math.ceil(left) if left > 0 else None
+
+    def failed(self, client: str | None) -> None:
+        key = client_key(client)
+        moment = self.clock()
+        counter = self._counters.get(key)
+        if counter is None:
+            if len(self._counters) >= self.max_keys:
+                self._counters.pop(next(iter(self._counters)))
+            counter = self._counters[key] = _Counter()
+        if moment - counter.last_seen > self.limit.forget_after:
+            counter.strikes = 0
+        counter.last_seen = moment
+        counter.failures = [f for f in counter.failures if moment - f[0] < self.limit.window]
+        counter.failures.append((moment, 0, ""))
+        if len(counter.failures) >= self.limit.failures:
+            lockout = min(self.limit.lockout * 2 ** counter.strikes, self.limit.max_lockout)
+            counter.strikes += 1
+            counter.locked_until = moment + lockout
+            counter.failures = []

@@ -8,7 +8,16 @@ from pathlib import Path
 from typing import Any
 
 import socketio
-from quart import Quart, Request, g, jsonify, redirect, render_template, request
+from quart import (
+    Quart,
+    Request,
+    g,
+    jsonify,
+    make_response,
+    redirect,
+    render_template,
+    request,
+)
 from quart.globals import request_ctx
 from werkzeug.exceptions import HTTPException
 
@@ -183,6 +192,10 @@ def create_app(settings: Settings, plugins: AuthPlugins) -> PyTorrentApp:
         profile_id = (request.view_args or {}).get("profile_id")
         denied = check(resolution.principal, need, profile_id,
                        before_password_change=usable_before_password_change(view))
+        if resolution.retry_after is not None:
+            response = await make_response(_error(429, resolution.detail))
+            response.headers["Retry-After"] = str(resolution.retry_after)
+            return response
         if denied is not None and denied.status == 401:
             if not facts.is_api:
                 return await unauthenticated_page(facts, resolution)
