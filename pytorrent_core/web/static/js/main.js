@@ -87,7 +87,10 @@ class TorrentPage {
     const c = this.connection;
     c.addEventListener("torrents:snapshot", ({ detail }) => {
       this.haveSnapshot = true;
-      this.table.load(detail.torrents || [], detail.revision ?? null);
+      // Rows leave out fields at their default; the snapshot names the defaults.
+      const defaults = detail.defaults || {};
+      const rows = (detail.torrents || []).map((row) => ({ ...defaults, ...row }));
+      this.table.load(rows, detail.revision ?? null);
     });
     c.addEventListener("torrents:diff", ({ detail }) => {
       // Diffs before the snapshot, or older than it, are already in it.
