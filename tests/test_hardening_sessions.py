@@ -158,3 +158,28 @@ async def test_a_new_data_dir_and_database_are_private(tmp_path: Path) -> None:
     assert stat.S_IMODE((data / "pytorrent.db").stat().st_mode) == 0o600
     for extra in data.glob("pytorrent.db-*"):
         assert stat.S_IMODE(extra.stat().st_mode) & 0o077 == 0, extra
+
+
+async def test_a_logout_keeps_every_other_cached_answer(app: PyTorrentApp) -> None:
+    """Hardening, finding 12: a logout used to empty every cache on every server."""
+    await set_password(app, "admin", ADMIN_PASSWORD)
+    first, second = app.quart.test_client(), app.quart.test_client()
+    await _login(first, "admin", ADMIN_PASSWORD)
+    await _login(second, "admin", ADMIN_PASSWORD)
+    assert (await second.get("/api/auth/me")).status_code == 200
+    cache = app.services.cache
+    loads = []
+    original = app.services.store.ended_sessions
+
+    async def counted(since=None):  # type: ignore[no-untyped-def]
+        loads.append(since)
+        return await original(since)
+
+    app.services.store.ended_sessions = counted  # type: ignore[method-assign]
+    users_before = dict(cache._users)
+    assert users_before
+    assert (await first.post("/api/auth/logout", headers=ORIGIN)).status_code == 200
+    assert cache._users == users_before  # nothing was dropped
+    assert (await first.get("/api/auth/me")).status_code == 401
+    assert (await second.get("/api/auth/me")).status_code == 200
+    assert loads == []  # the ended id was added in memory, no reload

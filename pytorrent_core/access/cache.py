@@ -12,8 +12,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Hashable
-from datetime import datetime
+from collections.abc import Awaitable, Callable, Hashable, Mapping
+from datetime import datetime, timedelta
 
 from ..models import Level, Principal, User, Via
 from ..storage import Profile, Store, TokenRecord
@@ -22,6 +22,7 @@ from ..storage.store import now
 log = logging.getLogger(__name__)
 
 GENERATION_POLL_SECONDS = 0.5
+ENDED_OVERLAP = timedelta(seconds=30)
 TOKEN_FLUSH_SECONDS = 15.0
 MAX_RENDERED = 2048
 
@@ -37,13 +38,16 @@ class AuthCache:
         self._profiles: tuple[Profile, ...] | None = None
         self._active: dict[int, int | None] = {}
         self._views: dict[Hashable, bytes] = {}
-        self._ended: frozenset[str] | None = None
+        self._ended: dict[str, datetime] | None = None  # sid -> when its cookie expires
+        self._ended_loaded_at: datetime | None = None
+        self._sessions_generation: int | None = None
         self._token_use: dict[int, datetime] = {}
         self._generation: int | None = None
         self._epoch = 0
         self._tasks: list[asyncio.Task[None]] = []
         self.listeners: list[Callable[[], None]] = []
         store.on_change(self.clear)
+        store.on_session_end(self._session_ended)
 
     def clear(self) -> None:
         # Loads that started before a clear must not store what they read.
@@ -56,7 +60,6 @@ class AuthCache:
         self._profiles = None
         self._active.clear()
         self._views.clear()
-        self._ended = None
         for callback in self.listeners:
             callback()
 
@@ -150,15 +153,37 @@ class AuthCache:
                 self._views[key] = body
         return body
 
-    async def ended_sessions(self) -> frozenset[str]:
-        """Session ids ended by logout (few: kept only until their cookies expire)."""
-        if self._ended is None:
-            epoch = self._epoch
+    async def ended_sessions(self) -> Mapping[str, datetime]:
+        """Session ids ended by logout, loaded once, then kept up to date one logout at a
+        time (they stay only until their cookies would expire anyway)."""
+        if self._ended is None or self._ended_loaded_at is None:
+            loaded_at = now()
             ended = await self.store.ended_sessions()
-            if epoch != self._epoch:
-                return ended
-            self._ended = ended
+            if self._ended is None:
+                self._ended = ended
+            else:  # logouts in this process, recorded before or while we read
+                self._ended.update(ended)
+            self._ended_loaded_at = loaded_at
         return self._ended
+
+    def _session_ended(self, sid: str, expires_at: datetime) -> None:
+        if self._ended is None:
+            self._ended = {}  # a load in progress merges into this; _ended_loaded_at is None
+        self._ended[sid] = expires_at
+        for callback in self.listeners:  # live connections on that session must drop
+            callback()
+
+    async def _load_new_ended_sessions(self) -> None:
+        if self._ended is None or self._ended_loaded_at is None:
+            return
+        moment = now()
+        # Another server's clock may run a little behind: look back a few seconds.
+        fresh = await self.store.ended_sessions(since=self._ended_loaded_at - ENDED_OVERLAP)
+        self._ended_loaded_at = moment
+        self._ended = {sid: at for sid, at in self._ended.items() if at >= moment}
+        self._ended.update(fresh)
+        for callback in self.listeners:
+            callback()
 
     async def token(self, digest: str) -> TokenRecord | None:
         """Look a token up by digest. Unknown digests are not cached (no memory growth)."""
@@ -189,7 +214,7 @@ class AuthCache:
     # ------------------------------------------------------------ background
 
     async def start(self) -> None:
-        self._generation = await self.store.generation()
+        self._generation, self._sessions_generation = await self.store.generations()
         self._tasks = [asyncio.create_task(self._watch_generation()),
                        asyncio.create_task(self._flush_loop())]
 
@@ -206,7 +231,10 @@ class AuthCache:
         while True:
             await asyncio.sleep(GENERATION_POLL_SECONDS)
             try:
-                generation = await self.store.generation()
+                generation, sessions = await self.store.generations()
+                if sessions != self._sessions_generation:
+                    self._sessions_generation = sessions
+                    await self._load_new_ended_sessions()
             except Exception:  # noqa: BLE001 - keep watching through a transient DB error
                 log.warning("could not read auth generation; will retry", exc_info=True)
                 continue

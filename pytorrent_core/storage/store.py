@@ -27,6 +27,8 @@ from ..models import Level, Role, User
 from . import schema
 from .migrations import USER_ID_HIGH_WATER, apply_migrations
 
+SESSIONS_GENERATION = "sessions_generation"
+
 _USER_COLUMNS = (
     schema.users.c.id,
     schema.users.c.username,
@@ -169,6 +171,7 @@ class Store:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self._listeners: list[Callable[[], None]] = []
+        self._session_listeners: list[Callable[[str, datetime], None]] = []
 
     @classmethod
     def from_url(cls, url: str) -> Store:
@@ -184,11 +187,16 @@ class Store:
     # ------------------------------------------------------------ generation
 
     async def generation(self) -> int:
+        return (await self.generations())[0]
+
+    async def generations(self) -> tuple[int, int]:
+        """The auth change counter and the logout counter, in one query."""
         async with self.engine.connect() as conn:
-            value = await conn.scalar(
-                select(schema.meta.c.value).where(schema.meta.c.key == "auth_generation")
-            )
-        return int(value or 0)
+            rows = await conn.execute(
+                select(schema.meta.c.key, schema.meta.c.value)
+                .where(schema.meta.c.key.in_(("auth_generation", SESSIONS_GENERATION))))
+            values = {row.key: int(row.value) for row in rows}
+        return values.get("auth_generation", 0), values.get(SESSIONS_GENERATION, 0)
 
     def on_change(self, callback: Callable[[], None]) -> None:
         """Call ``callback`` after every committed change to users, grants or tokens."""
@@ -514,9 +522,18 @@ class Store:
 
     # ------------------------------------------------------------ sessions
 
+    def on_session_end(self, callback: Callable[[str, datetime], None]) -> None:
+        """Call ``callback(sid, expires_at)`` after this process records a logout."""
+        self._session_listeners.append(callback)
+
     async def end_session(self, sid: str, user_id: int, expires_at: datetime) -> None:
-        """Record a logged-out session id so its cookie is refused everywhere; prune old ones."""
-        async with self._write() as conn:
+        """Record a logged-out session id so its cookie is refused everywhere; prune old ones.
+
+        Not an auth change: it bumps its own counter, so other servers load just the
+        new ids and keep every cached user, grant and token.
+        """
+        recorded = False
+        async with self.engine.begin() as conn:
             await conn.execute(delete(schema.ended_sessions)
                                .where(schema.ended_sessions.c.expires_at < now()))
             owner = await conn.scalar(select(schema.users.c.id)
@@ -526,13 +543,27 @@ class Store:
             if exists is None and owner is not None:  # a deleted user has no sessions
                 await conn.execute(schema.ended_sessions.insert().values(
                     sid=sid, user_id=user_id, ended_at=now(), expires_at=expires_at))
+                bumped = await conn.execute(
+                    update(schema.meta).where(schema.meta.c.key == SESSIONS_GENERATION)
+                    .values(value=cast(cast(schema.meta.c.value, Integer) + 1, Text)))
+                if bumped.rowcount == 0:
+                    await conn.execute(schema.meta.insert().values(key=SESSIONS_GENERATION,
+                                                                   value="1"))
+                recorded = True
+        if recorded:
+            for callback in self._session_listeners:
+                callback(sid, expires_at)
 
-    async def ended_sessions(self) -> frozenset[str]:
-        """Ids of logged-out sessions whose cookies have not expired yet."""
+    async def ended_sessions(self, since: datetime | None = None) -> dict[str, datetime]:
+        """Logged-out session ids whose cookies have not expired yet, with their expiry;
+        with ``since``, only those ended from then on."""
+        query = select(schema.ended_sessions.c.sid, schema.ended_sessions.c.expires_at).where(
+            schema.ended_sessions.c.expires_at >= now())
+        if since is not None:
+            query = query.where(schema.ended_sessions.c.ended_at >= since)
         async with self.engine.connect() as conn:
-            rows = await conn.execute(select(schema.ended_sessions.c.sid)
-                                      .where(schema.ended_sessions.c.expires_at >= now()))
-            return frozenset(row.sid for row in rows)
+            rows = await conn.execute(query)
+            return {row.sid: _aware(row.expires_at) for row in rows}
 
     # ------------------------------------------------------------ API tokens
 
