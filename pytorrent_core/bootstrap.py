@@ -208,6 +208,10 @@ def warn_if_open(settings: Settings, host: str) -> None:
             "auth.trusted_proxies (PYTORRENT_AUTH_TRUSTED_PROXIES) includes public addresses "
             "(%s): identity and forwarded headers from there are believed. List only your "
             "reverse proxy's address; see `pytorrent auth doctor`.", ", ".join(wide))
+    if "*" in settings.server_allowed_hosts:
+        log.warning(
+            "server.allowed_hosts (PYTORRENT_ALLOWED_HOSTS) is *: pyTorrent answers to any "
+            "host name, so a web page can reach it by DNS rebinding. List your names instead.")
     if settings.auth_enable:
         return
     loopback = host in ("127.0.0.1", "::1", "localhost") or host.startswith("127.")

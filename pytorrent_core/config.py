@@ -148,6 +148,16 @@ def parse_provider_name(value: Any) -> str:
     return text
 
 
+def parse_allowed_host(value: str) -> str:
+    text = value.strip().lower()
+    name = text[1:] if text.startswith(".") else text
+    if text != "*" and (not name or any(ch in name for ch in "/ @?#*,")):
+        raise ValueProblem(
+            f"{value!r} is not a host name; write pytorrent.example.com, .example.com "
+            "(every subdomain) or * (any name: turns the DNS-rebinding guard off)")
+    return text
+
+
 def parse_bypass_host(value: str) -> str:
     text = value.strip().lower()
     if not text or any(ch in text for ch in "/ @?#"):
@@ -190,6 +200,12 @@ CORE_SETTINGS: tuple[Setting, ...] = (
             "Address `pytorrent serve` listens on."),
     Setting("server.port", "PYTORRENT_PORT", 8090, parse_int(1, 65535),
             "Port `pytorrent serve` listens on."),
+    Setting("server.allowed_hosts", "PYTORRENT_ALLOWED_HOSTS", (),
+            parse_list(parse_allowed_host),
+            "Host names pyTorrent answers to, besides IP addresses, localhost, the hosts "
+            "of the allowed origins and the bypass hosts; a request for any other name gets "
+            "400 (this stops DNS rebinding). .example.com allows every subdomain.",
+            example="pytorrent.example.com"),
     Setting("server.data_dir", "PYTORRENT_DATA_DIR", None, parse_optional_str,
             "Folder for the database and the generated secret key. "
             "Default: the platform's user data folder.", example="/var/lib/pytorrent"),

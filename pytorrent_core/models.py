@@ -44,6 +44,8 @@ class User:
     email: str | None = None
     groups: tuple[str, ...] = ()
     external_subject: str | None = None
+    # Random, fixed for the life of the row: session cookies are bound to it.
+    session_key: str = field(default="", repr=False)
 
     @property
     def is_admin(self) -> bool:

@@ -30,7 +30,8 @@ from pytorrent_core.web.app import SESSION_COOKIE, PyTorrentApp
 SITE = "https://pytorrent.example.com"
 FORWARDED = {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "pytorrent.example.com",
              "X-Forwarded-For": "198.51.100.23"}
-PROXY_MODE = {"PYTORRENT_PROXY_FIX_ENABLE": "true", "PYTORRENT_SESSION_COOKIE_SECURE": "true"}
+PROXY_MODE = {"PYTORRENT_PROXY_FIX_ENABLE": "true", "PYTORRENT_SESSION_COOKIE_SECURE": "true",
+              "PYTORRENT_ALLOWED_HOSTS": "pytorrent.example.com"}
 TRUSTED = TrustedNetworks(["10.0.0.0/8", "127.0.0.0/8"])
 
 

@@ -154,7 +154,7 @@ class Resolver:
         if claim is None:
             return ANONYMOUS
         user = await self.cache.user(claim.user_id)
-        if (user is None or not user.active or user.session_epoch != claim.epoch
+        if (user is None or not user.active or not claim.matches(user)
                 or claim.sid in await self.cache.ended_sessions()):
             return Resolution(None, "session_ended", "session ended; sign in again")
         return Resolution(await self.principal_for(user, "session"))

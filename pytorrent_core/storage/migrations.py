@@ -7,11 +7,14 @@ appended to :data:`MIGRATIONS`, never an edit of an applied one.
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable
 
 from sqlalchemy import Connection, inspect, select
 
 from . import schema
+
+USER_ID_HIGH_WATER = "user_id_high_water"
 
 Migration = Callable[[Connection], None]
 
@@ -44,10 +47,29 @@ def _v3_ended_sessions(conn: Connection) -> None:
         schema.ended_sessions.create(conn)
 
 
+def _v4_user_identity(conn: Connection) -> None:
+    """Users get a never-reissued session key; user ids are never handed out twice.
+
+    SQLite gives a new row the highest id + 1, so deleting the newest user used to
+    make the next one inherit her id (and, with it, her old session cookies). Ids
+    now come from a high-water mark in ``meta`` (see ``Store.create_user``).
+    """
+    columns = {column["name"] for column in inspect(conn).get_columns("users")}
+    if "session_key" not in columns:
+        conn.exec_driver_sql("ALTER TABLE users ADD COLUMN session_key VARCHAR(64)")
+    for (user_id,) in conn.exec_driver_sql(
+            "SELECT id FROM users WHERE session_key IS NULL").fetchall():
+        conn.execute(schema.users.update().where(schema.users.c.id == user_id)
+                     .values(session_key=secrets.token_hex(16)))
+    highest = conn.exec_driver_sql("SELECT MAX(id) FROM users").scalar() or 0
+    conn.execute(schema.meta.insert().values(key=USER_ID_HIGH_WATER, value=str(highest)))
+
+
 MIGRATIONS: tuple[tuple[int, str, Migration], ...] = (
     (1, "initial schema", _v1_initial),
     (2, "profile labels", _v2_profile_labels),
     (3, "ended sessions", _v3_ended_sessions),
+    (4, "user session keys, ids never reused", _v4_user_identity),
 )
 
 LATEST = MIGRATIONS[-1][0]

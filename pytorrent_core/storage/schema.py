@@ -43,6 +43,9 @@ users = Table(
     Column("provider", String(64), nullable=True),
     Column("external_subject", String(256), nullable=True),
     Column("session_epoch", Integer, nullable=False, server_default="1"),
+    # Random per user row, never reissued: a session cookie names it, so a cookie can
+    # never match another user, even one that were given the same id (migration 4).
+    Column("session_key", String(64), nullable=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )

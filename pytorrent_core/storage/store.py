@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import secrets
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -23,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 
 from ..models import Level, Role, User
 from . import schema
-from .migrations import apply_migrations
+from .migrations import USER_ID_HIGH_WATER, apply_migrations
 
 _USER_COLUMNS = (
     schema.users.c.id,
@@ -34,6 +35,7 @@ _USER_COLUMNS = (
     schema.users.c.password_hash.isnot(None).label("has_password"),
     schema.users.c.provider,
     schema.users.c.session_epoch,
+    schema.users.c.session_key,
     schema.users.c.display_name,
     schema.users.c.email,
     schema.users.c.groups,
@@ -71,6 +73,7 @@ def _user(row: Any) -> User:
         has_password=bool(row.has_password),
         provider=row.provider,
         session_epoch=row.session_epoch,
+        session_key=row.session_key or "",
         display_name=row.display_name,
         email=row.email,
         groups=tuple(json.loads(row.groups)) if row.groups else (),
@@ -241,14 +244,15 @@ class Store:
         groups = list(groups)
         try:
             async with self._write() as conn:
-                result = await conn.execute(schema.users.insert().values(
+                user_id = await self._next_user_id(conn)
+                await conn.execute(schema.users.insert().values(
+                    id=user_id, session_key=secrets.token_hex(16),
                     username=username, username_key=username.lower(),
                     password_hash=password_hash, display_name=display_name, email=email,
                     groups=json.dumps(groups) if groups else None, role=role, active=active,
                     builtin=builtin, provider=provider, external_subject=external_subject,
                     session_epoch=1, created_at=stamp, updated_at=stamp,
                 ))
-                user_id = _new_id(result)
                 if permissions:
                     await self._write_permissions(conn, user_id, permissions)
                 await self._audit(conn, actor, "user.create", username)
@@ -257,6 +261,22 @@ class Store:
         user = await self.get_user(user_id)
         assert user is not None
         return user
+
+    @staticmethod
+    async def _next_user_id(conn: AsyncConnection) -> int:
+        """One past the highest id ever given: a deleted user's id is never handed out again.
+
+        The high-water row is read FOR UPDATE, so concurrent creators queue on it
+        (SQLite already allows one writer at a time).
+        """
+        high_water = await conn.scalar(
+            select(schema.meta.c.value).where(schema.meta.c.key == USER_ID_HIGH_WATER)
+            .with_for_update())
+        highest = await conn.scalar(select(func.max(schema.users.c.id)))
+        user_id = max(int(high_water or 0), int(highest or 0)) + 1
+        await conn.execute(update(schema.meta).where(schema.meta.c.key == USER_ID_HIGH_WATER)
+                           .values(value=str(user_id)))
+        return user_id
 
     async def update_user(self, user_id: int, *, actor: str | None = None,
                           **fields: Any) -> User:
@@ -468,9 +488,11 @@ class Store:
         async with self._write() as conn:
             await conn.execute(delete(schema.ended_sessions)
                                .where(schema.ended_sessions.c.expires_at < now()))
+            owner = await conn.scalar(select(schema.users.c.id)
+                                      .where(schema.users.c.id == user_id))
             exists = await conn.scalar(select(schema.ended_sessions.c.sid)
                                        .where(schema.ended_sessions.c.sid == sid))
-            if exists is None:
+            if exists is None and owner is not None:  # a deleted user has no sessions
                 await conn.execute(schema.ended_sessions.insert().values(
                     sid=sid, user_id=user_id, ended_at=now(), expires_at=expires_at))
 

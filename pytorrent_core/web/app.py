@@ -12,7 +12,8 @@ from quart import Quart, g, jsonify, redirect, render_template, request
 from quart.globals import request_ctx
 from werkzeug.exceptions import HTTPException
 
-from ..access.facts import RequestFacts, TrustedNetworks, facts_from_scope
+from ..access.facts import RequestFacts, TrustedNetworks, facts_from_scope, normalise_ip
+from ..access.hosts import HostPolicy, refusal
 from ..access.origin import origin_allowed
 from ..access.policy import Need, check, need_of, requires
 from ..access.resolver import Resolution, Resolver
@@ -21,6 +22,7 @@ from ..config import Settings
 from ..plugins import AuthPlugins
 from ..services import Services
 from ..storage import StoreError
+from .headers import with_security_headers
 from .sessions import SESSION_COOKIE, NoQuartSession, SessionAuth
 
 log = logging.getLogger("pytorrent")
@@ -29,10 +31,30 @@ HERE = Path(__file__).parent
 
 
 class PyTorrentApp(socketio.ASGIApp):
-    """The ASGI application: Socket.IO at /socket.io/, everything else to Quart."""
+    """The ASGI application: Socket.IO at /socket.io/, everything else to Quart.
+
+    Before either sees a request, its ``Host`` must be one of ours (DNS rebinding).
+    """
 
     quart: Quart
     sio: socketio.AsyncServer
+    hosts: HostPolicy
+    trusted: TrustedNetworks
+    proxy_fix: bool
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        kind = scope["type"]
+        if kind == "http" or kind == "websocket":
+            client = scope.get("client")
+            believed = self.proxy_fix and client is not None and self.trusted.contains(
+                normalise_ip(client[0]))
+            if kind == "http":
+                send = with_security_headers(scope, send)
+            problem = refusal(scope, self.hosts, forwarded_host_believed=believed)
+            if problem is not None:
+                await _refuse_host(scope, receive, send, problem)
+                return
+        await super().__call__(scope, receive, send)
 
     @property
     def services(self) -> Services:
@@ -195,6 +217,9 @@ def create_app(settings: Settings, plugins: AuthPlugins) -> PyTorrentApp:
     app = PyTorrentApp(sio, other_asgi_app=quart)
     app.quart = quart
     app.sio = sio
+    app.hosts = HostPolicy.from_settings(settings)
+    app.trusted = trusted
+    app.proxy_fix = bool(settings.proxy_fix_enable)
     from .realtime import register as register_realtime
 
     realtime = register_realtime(sio, state, trusted, settings)
@@ -209,6 +234,34 @@ def _error(status: int, message: str) -> Any:
     if request.path.startswith("/api/") or request.accept_mimetypes.best == "application/json":
         return jsonify(error=message), status
     return message, status, {"Content-Type": "text/plain; charset=utf-8"}
+
+
+HOST_HELP = (
+    "{problem}. If this is your address for pyTorrent, add the name to "
+    "PYTORRENT_ALLOWED_HOSTS (server.allowed_hosts in pytorrent.toml) and restart; "
+    "pyTorrent refuses other names so that no web page can reach it by DNS rebinding.\n")
+
+
+async def _refuse_host(scope: Any, receive: Any, send: Any, problem: str) -> None:
+    """400 with a page that names the setting; a WebSocket is closed before it opens."""
+    if scope["type"] == "websocket":
+        await receive()  # websocket.connect
+        await send({"type": "websocket.close", "code": 1008})
+        return
+    body = HOST_HELP.format(problem=problem).encode("utf-8", "replace")
+    path = scope.get("path", "")
+    if path.startswith(("/api/", "/socket.io/")):
+        import json
+
+        body = json.dumps({"error": body.decode().strip(),
+                           "setting": "PYTORRENT_ALLOWED_HOSTS"}).encode()
+        content_type = b"application/json"
+    else:
+        content_type = b"text/plain; charset=utf-8"
+    await send({"type": "http.response.start", "status": 400,
+                "headers": [(b"content-type", content_type),
+                            (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
 
 
 def _socketio_origin_check(settings: Settings, trusted: TrustedNetworks) -> Any:

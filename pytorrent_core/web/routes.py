@@ -55,10 +55,29 @@ def principal_json(principal: Principal) -> dict[str, Any]:
     return {**user_fields(principal.user, principal.permissions), "via": principal.via}
 
 
+def _ours(origin: str) -> bool:
+    return origin == g.facts.origin.lower() or \
+        origin in _state()["settings"].api_allowed_origins
+
+
 def _foreign_origin() -> bool:
+    """A sign-in from another site, or from an opaque origin (sandboxed frame: ``null``)."""
+    if g.facts.headers.get("origin") == "null" and not g.facts.headers.get("referer"):
+        return True
     origin = request_origin(g.facts)
-    return origin is not None and origin != g.facts.origin.lower() and \
-        origin not in _state()["settings"].api_allowed_origins
+    return origin is not None and not _ours(origin)
+
+
+def _from_this_site() -> bool:
+    """The browser says this request came from pyTorrent's own pages (or its address bar).
+
+    Logout must not be something another site can do to a user (logout CSRF).
+    """
+    fetch_site = g.facts.headers.get("sec-fetch-site")
+    if fetch_site is not None:
+        return fetch_site in ("same-origin", "none")
+    origin = request_origin(g.facts)
+    return origin is not None and _ours(origin)
 
 
 def start_session(user: User) -> None:
@@ -179,6 +198,9 @@ def register(app: Quart) -> None:
     @requires(Need.PUBLIC)
     async def logout_page() -> Any:
         action = await _logout_action()
+        if action.clear_session and not _from_this_site():
+            # A link on another site: ask, with a form only pyTorrent's own page can send.
+            return await render_template("logout_confirm.html"), 200
         if action.clear_session:
             await end_session()
         return redirect(action.redirect_to)
@@ -186,12 +208,19 @@ def register(app: Quart) -> None:
     @app.post("/logout")
     @requires(Need.PUBLIC)
     async def logout_form() -> Any:
-        return await logout_page()
+        action = await _logout_action()
+        if action.clear_session and not _from_this_site():
+            return "cross-origin logout refused", 403
+        if action.clear_session:
+            await end_session()
+        return redirect(action.redirect_to)
 
     @app.post("/api/auth/logout")
     @requires(Need.PUBLIC)
     async def api_logout() -> Any:
         action = await _logout_action()
+        if action.clear_session and not _from_this_site():
+            return jsonify(error="cross-origin logout refused"), 403
         if action.provider_managed:
             return jsonify(ok=False, provider_managed=True,
                            message=action.message or "logout is managed by the "
