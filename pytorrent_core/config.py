@@ -81,6 +81,22 @@ def parse_int(minimum: int, maximum: int) -> Callable[[Any], int]:
     return parse
 
 
+def parse_seconds(minimum: float, maximum: float) -> Callable[[Any], float]:
+    def parse(value: Any) -> float:
+        problem = ValueProblem(f"expected a number of seconds from {minimum:g} to {maximum:g}")
+        if isinstance(value, bool):
+            raise problem
+        try:
+            number = float(value.strip()) if isinstance(value, str) else float(value)
+        except (TypeError, ValueError):
+            raise problem from None
+        if not minimum <= number <= maximum:
+            raise problem
+        return number
+
+    return parse
+
+
 def parse_choice(*choices: str, aliases: Mapping[str, str] | None = None) -> Callable[[Any], str]:
     aliases = dict(aliases or {})
     allowed = ", ".join([*choices, *aliases])
@@ -250,6 +266,12 @@ CORE_SETTINGS: tuple[Setting, ...] = (
             parse_int(1, 24 * 365), "Hours a login session lasts."),
     Setting("proxy_fix.enable", "PYTORRENT_PROXY_FIX_ENABLE", False, parse_bool,
             "Believe X-Forwarded-For/Proto/Host/Port/Prefix from trusted proxies."),
+    Setting("rtorrent.poll_interval", "PYTORRENT_RTORRENT_POLL_INTERVAL", 1.0,
+            parse_seconds(0.2, 60), "Seconds between two polls of a watched profile's "
+            "rTorrent. pyTorrent waits longer when a poll is costly (large lists) and backs "
+            "off while rTorrent is unreachable."),
+    Setting("rtorrent.timeout", "PYTORRENT_RTORRENT_TIMEOUT", 10.0, parse_seconds(1, 300),
+            "Seconds pyTorrent waits for rTorrent to connect and answer one call."),
     Setting("socketio.cors_allowed_origins", "PYTORRENT_SOCKETIO_CORS_ALLOWED_ORIGINS", (),
             parse_list(parse_origin), "Extra browser origins allowed to open Socket.IO "
             "connections. Default: same origin only.",

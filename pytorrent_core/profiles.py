@@ -64,6 +64,22 @@ def clean_scgi_url(value: Any) -> str:
     return url
 
 
+def clean_data_root(value: Any) -> str | None:
+    """An absolute folder (as both rTorrent and pyTorrent see it), or None to clear it."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if not isinstance(value, str):
+        raise StoreError("data_root must be an absolute folder path or empty", "data_root")
+    path = value.strip()
+    if len(path) > URL_MAX or _CONTROL.search(path) or not path.startswith("/"):
+        raise StoreError("data_root must be an absolute folder path, for example "
+                         "/srv/torrents, or empty to forbid deleting data", "data_root")
+    if path.rstrip("/") == "":
+        raise StoreError("data_root cannot be / (pyTorrent would be allowed to delete "
+                         "anything); name the folder rTorrent downloads into", "data_root")
+    return path.rstrip("/")
+
+
 def _valid_host(host: str, *, bracketed: bool) -> bool:
     if not host:
         return False

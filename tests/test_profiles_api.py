@@ -164,8 +164,9 @@ async def test_listing_shows_only_readable_profiles_with_levels(app: PyTorrentAp
     client = app.quart.test_client()
     mixed = await bearer(app, "mixed", permissions={a.id: "ro", b.id: "full"})
     reply = await (await client.get("/api/profiles", headers=mixed)).get_json()
-    assert reply["profiles"] == [{"id": a.id, "name": "A", "level": "ro"},
-                                 {"id": b.id, "name": "B", "level": "full"}]
+    assert reply["profiles"] == [
+        {"id": a.id, "name": "A", "level": "ro", "delete_data": False},
+        {"id": b.id, "name": "B", "level": "full", "delete_data": False}]
     assert reply["active_profile"] is None
     nobody = await bearer(app, "nobody")
     assert (await (await client.get("/api/profiles", headers=nobody)).get_json())[

@@ -117,6 +117,14 @@ class AuthCache:
             self._profiles = loaded
         return self._profiles
 
+    async def profile(self, profile_id: int) -> Profile | None:
+        """One profile. One made by another process a moment ago is read from the
+        database, not reported missing until the next poll clears the cache."""
+        for profile in await self.profiles():
+            if profile.id == profile_id:
+                return profile
+        return await self.store.get_profile(profile_id)
+
     async def active_profile(self, user_id: int) -> int | None:
         try:
             return self._active[user_id]

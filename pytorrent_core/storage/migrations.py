@@ -65,11 +65,18 @@ def _v4_user_identity(conn: Connection) -> None:
     conn.execute(schema.meta.insert().values(key=USER_ID_HIGH_WATER, value=str(highest)))
 
 
+def _v5_profile_data_root(conn: Connection) -> None:
+    columns = {column["name"] for column in inspect(conn).get_columns("profiles")}
+    if "data_root" not in columns:
+        conn.exec_driver_sql("ALTER TABLE profiles ADD COLUMN data_root VARCHAR(1024)")
+
+
 MIGRATIONS: tuple[tuple[int, str, Migration], ...] = (
     (1, "initial schema", _v1_initial),
     (2, "profile labels", _v2_profile_labels),
     (3, "ended sessions", _v3_ended_sessions),
     (4, "user session keys, ids never reused", _v4_user_identity),
+    (5, "profile data root", _v5_profile_data_root),
 )
 
 LATEST = MIGRATIONS[-1][0]

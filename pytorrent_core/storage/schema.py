@@ -56,6 +56,8 @@ profiles = Table(
     Column("id", Integer, primary_key=True),
     Column("name", String(128), nullable=False, unique=True),
     Column("scgi_url", String(1024), nullable=False),
+    # Folder under which pyTorrent may delete a removed torrent's data (migration 5).
+    Column("data_root", String(1024), nullable=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )

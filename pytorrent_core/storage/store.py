@@ -86,6 +86,15 @@ class Profile:
     id: int
     name: str
     scgi_url: str
+    data_root: str | None = None  # where pyTorrent may delete removed torrents' data
+
+
+_PROFILE_COLUMNS = (schema.profiles.c.id, schema.profiles.c.name, schema.profiles.c.scgi_url,
+                    schema.profiles.c.data_root)
+
+
+def _profile(row: Any) -> Profile:
+    return Profile(row.id, row.name, row.scgi_url, row.data_root)
 
 
 @dataclass(frozen=True)
@@ -387,33 +396,38 @@ class Store:
 
     async def list_profiles(self) -> list[Profile]:
         async with self.engine.connect() as conn:
-            rows = await conn.execute(select(schema.profiles.c.id, schema.profiles.c.name,
-                                             schema.profiles.c.scgi_url)
+            rows = await conn.execute(select(*_PROFILE_COLUMNS)
                                       .order_by(schema.profiles.c.name))
-            return [Profile(row.id, row.name, row.scgi_url) for row in rows]
+            return [_profile(row) for row in rows]
 
     async def get_profile(self, profile_id: int) -> Profile | None:
         async with self.engine.connect() as conn:
             row = (await conn.execute(
-                select(schema.profiles.c.id, schema.profiles.c.name, schema.profiles.c.scgi_url)
-                .where(schema.profiles.c.id == profile_id))).first()
-        return Profile(row.id, row.name, row.scgi_url) if row else None
+                select(*_PROFILE_COLUMNS).where(schema.profiles.c.id == profile_id))).first()
+        return _profile(row) if row else None
 
-    async def create_profile(self, name: str, scgi_url: str, *,
+    async def get_profile_by_name(self, name: str) -> Profile | None:
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(
+                select(*_PROFILE_COLUMNS).where(schema.profiles.c.name == name))).first()
+        return _profile(row) if row else None
+
+    async def create_profile(self, name: str, scgi_url: str, *, data_root: str | None = None,
                              actor: str | None = None) -> Profile:
         stamp = now()
         try:
             async with self._write() as conn:
                 result = await conn.execute(schema.profiles.insert().values(
-                    name=name, scgi_url=scgi_url, created_at=stamp, updated_at=stamp))
+                    name=name, scgi_url=scgi_url, data_root=data_root,
+                    created_at=stamp, updated_at=stamp))
                 await self._audit(conn, actor, "profile.create", name)
         except IntegrityError:
             raise StoreError(f"profile {name!r} already exists", "name", 409) from None
-        return Profile(_new_id(result), name, scgi_url)
+        return Profile(_new_id(result), name, scgi_url, data_root)
 
     async def update_profile(self, profile_id: int, *, actor: str | None = None,
                              **fields: Any) -> Profile:
-        fields = {k: v for k, v in fields.items() if k in ("name", "scgi_url")}
+        fields = {k: v for k, v in fields.items() if k in ("name", "scgi_url", "data_root")}
         try:
             async with self._write() as conn:
                 result = await conn.execute(

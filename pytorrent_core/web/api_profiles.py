@@ -13,7 +13,7 @@ from quart import Blueprint, Response, current_app, g, jsonify, request
 
 from ..access.policy import Need, requires
 from ..models import Principal
-from ..profiles import clean_labels, clean_name, clean_scgi_url
+from ..profiles import clean_data_root, clean_labels, clean_name, clean_scgi_url
 from ..services import Services
 from ..storage import Profile, StoreError
 from .realtime import Realtime
@@ -35,9 +35,11 @@ def room(profile_id: int) -> str:
 
 def profile_json(profile: Profile, principal: Principal) -> dict[str, Any]:
     data: dict[str, Any] = {"id": profile.id, "name": profile.name,
-                            "level": principal.level(profile.id)}
-    if principal.is_admin:
-        data["scgi_url"] = profile.scgi_url  # connection details are for admins only
+                            "level": principal.level(profile.id),
+                            "delete_data": profile.data_root is not None}
+    if principal.is_admin:  # connection details and paths are for admins only
+        data["scgi_url"] = profile.scgi_url
+        data["data_root"] = profile.data_root
     return data
 
 
@@ -95,7 +97,9 @@ async def list_profiles() -> Any:
 async def create_profile() -> Any:
     data = await _body()
     name, url = clean_name(data.get("name")), clean_scgi_url(data.get("scgi_url"))
-    profile = await _services().store.create_profile(name, url, actor=g.principal.username)
+    profile = await _services().store.create_profile(
+        name, url, data_root=clean_data_root(data.get("data_root")),
+        actor=g.principal.username)
     return jsonify(profile=profile_json(profile, g.principal)), 201
 
 
@@ -111,13 +115,15 @@ async def get_profile(profile_id: int) -> Any:
 @requires(Need.ADMIN)
 async def update_profile(profile_id: int) -> Any:
     data = await _body()
-    fields: dict[str, str] = {}
+    fields: dict[str, str | None] = {}
     if "name" in data:
         fields["name"] = clean_name(data["name"])
     if "scgi_url" in data:
         fields["scgi_url"] = clean_scgi_url(data["scgi_url"])
+    if "data_root" in data:
+        fields["data_root"] = clean_data_root(data["data_root"])
     if not fields:
-        raise StoreError("nothing to change: send name and/or scgi_url", None)
+        raise StoreError("nothing to change: send name, scgi_url and/or data_root", None)
     profile = await _services().store.update_profile(profile_id, actor=g.principal.username,
                                                      **fields)
     return jsonify(profile=profile_json(profile, g.principal))
@@ -179,7 +185,7 @@ def register_events(realtime: Realtime) -> None:
         raw = data.get("profile_id") if isinstance(data, dict) else None
         if not isinstance(raw, int) or isinstance(raw, bool):
             return {"error": "profile_id required", "status": 400}
-        await realtime.sio.leave_room(sid, room(raw))
+        await state["hub"].leave(sid, raw)
         return {"ok": True, "room": room(raw)}
 
 

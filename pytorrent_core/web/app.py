@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import socketio
-from quart import Quart, g, jsonify, redirect, render_template, request
+from quart import Quart, Request, g, jsonify, redirect, render_template, request
 from quart.globals import request_ctx
 from werkzeug.exceptions import HTTPException
 
@@ -23,11 +23,27 @@ from ..plugins import AuthPlugins
 from ..services import Services
 from ..storage import StoreError
 from .headers import with_security_headers
+from .live import TorrentHub
 from .sessions import SESSION_COOKIE, NoQuartSession, SessionAuth
 
 log = logging.getLogger("pytorrent")
 
 HERE = Path(__file__).parent
+
+
+UPLOAD_BODY_MAX = 64 * 1024 * 1024  # several .torrent files in one add
+
+
+class PyTorrentRequest(Request):
+    """Request bodies are capped at MAX_CONTENT_LENGTH, except torrent uploads."""
+
+    def __init__(self, method: str, scheme: str, path: str, *args: Any,
+                 max_content_length: int | None = None, **kwargs: Any) -> None:
+        if method == "POST" and path.startswith("/api/profiles/") and path.endswith(
+                "/torrents"):
+            max_content_length = UPLOAD_BODY_MAX
+        super().__init__(method, scheme, path, *args, max_content_length=max_content_length,
+                         **kwargs)
 
 
 class PyTorrentApp(socketio.ASGIApp):
@@ -79,6 +95,7 @@ def create_app(settings: Settings, plugins: AuthPlugins) -> PyTorrentApp:
         QUART_AUTH_MODE="cookie",
         PERMANENT_SESSION_LIFETIME=timedelta(hours=int(settings.session_lifetime_hours)),
     )
+    quart.request_class = PyTorrentRequest
     quart.session_interface = NoQuartSession()  # type: ignore[assignment]
     auth = SessionAuth(quart)
     trusted = TrustedNetworks(settings.auth_trusted_proxies)
@@ -101,6 +118,8 @@ def create_app(settings: Settings, plugins: AuthPlugins) -> PyTorrentApp:
         engineio_logger=False,
     )
     state["sio"] = sio
+    hub = TorrentHub(sio, settings)
+    state["hub"] = hub
 
     @quart.before_serving
     async def start() -> None:
@@ -109,10 +128,13 @@ def create_app(settings: Settings, plugins: AuthPlugins) -> PyTorrentApp:
         state["resolver"] = Resolver(services, load_session, SESSION_COOKIE)
         await check_bypass_user(services)
         services.cache.listeners.append(state["realtime"].schedule_recheck)
+        hub.cache = services.cache
+        services.cache.listeners.append(hub.profiles_changed)
         await services.cache.start()
 
     @quart.after_serving
     async def stop() -> None:
+        await hub.stop()
         services: Services | None = state.get("services")
         if services is not None:
             await services.cache.stop()
@@ -223,10 +245,11 @@ def create_app(settings: Settings, plugins: AuthPlugins) -> PyTorrentApp:
     from .realtime import register as register_realtime
 
     realtime = register_realtime(sio, state, trusted, settings)
-    from . import api_profiles, api_tokens
+    from . import api_profiles, api_tokens, api_torrents
 
     api_profiles.register(quart, realtime)
     api_tokens.register(quart)
+    api_torrents.register(quart)
     return app
 
 

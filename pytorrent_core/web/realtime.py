@@ -56,6 +56,7 @@ class Realtime:
 
     async def disconnect(self, sid: str, *args: Any) -> None:
         self.facts.pop(sid, None)
+        await self.state["hub"].disconnected(sid)
 
     async def authorise(self, sid: str, need: Need,
                         profile_id: int | None = None) -> tuple[Principal | None, Denied | None]:
@@ -84,7 +85,11 @@ class Realtime:
                 if denied is not None or principal is None:
                     denied = denied or Denied(401, "authentication required")
                     return {"error": denied.reason, "status": denied.status}
-                return await handler(sid, principal, data)
+                try:
+                    return await handler(sid, principal, data)
+                except Exception:
+                    log.exception("Socket.IO event %s failed", event)
+                    return {"error": "internal error", "status": 500}
 
             self.sio.on(event, guarded)
             return handler
@@ -117,12 +122,13 @@ class Realtime:
         if principal is None:
             log.info("dropping Socket.IO connection %s: no longer authorised", sid)
             self.facts.pop(sid, None)
+            await self.state["hub"].disconnected(sid)
             await self.sio.disconnect(sid)
             return
         for room in self.sio.rooms(sid):
             profile_id = profile_of_room(room)
             if profile_id is not None and not principal.can_read(profile_id):
-                await self.sio.leave_room(sid, room)
+                await self.state["hub"].leave(sid, profile_id)
                 await self.sio.emit("profile:left", {"profile_id": profile_id,
                                                      "reason": "no read access to this profile"},
                                     to=sid)
@@ -154,9 +160,13 @@ def register(sio: socketio.AsyncServer, state: dict[str, Any], trusted: TrustedN
 
     @realtime.on("profile:join", Need.PROFILE_READ)
     async def join(sid: str, principal: Principal, data: Any) -> Any:
-        room = f"profile:{data['profile_id']}"
-        await sio.enter_room(sid, room)
-        return {"ok": True, "room": room}
+        """Enter the profile's room; a ``torrents:snapshot`` follows, then diffs."""
+        profile_id = data["profile_id"]
+        profile = await state["services"].cache.profile(profile_id)
+        if profile is None:
+            return {"error": "no such profile", "status": 404}
+        await state["hub"].join(sid, profile)
+        return {"ok": True, "room": f"profile:{profile_id}"}
 
     @realtime.on("whoami", Need.USER)
     async def whoami(sid: str, principal: Principal, data: Any) -> Any:

@@ -1,0 +1,184 @@
+"""Live torrent lists over Socket.IO from a real server watching a real rtorrent.
+
+A joining connection gets ``torrents:snapshot``; an action through the API shows
+up as a ``torrents:diff`` in the room; reachability changes arrive as
+``profile:status``; a connection that loses read access leaves the room.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import httpx
+import pytest
+import socketio
+from support.rtorrent import RTorrentProcess, make_torrent
+
+from pytorrent_core.storage import Store
+from pytorrent_core.testing import ServerProcess, database_url, session_cookie
+from pytorrent_core.web.app import create_app
+
+pytestmark = pytest.mark.server
+WAIT = 15.0
+
+
+class Client:
+    """A Socket.IO client that records every event it gets, in order."""
+
+    def __init__(self) -> None:
+        self.session = aiohttp.ClientSession()
+        self.sio = socketio.AsyncClient(reconnection=False, http_session=self.session)
+        self.events: dict[str, asyncio.Queue[Any]] = {}
+        for name in ("torrents:snapshot", "torrents:diff", "profile:status", "profile:left"):
+            self.events[name] = asyncio.Queue()
+            self.sio.on(name, self._recorder(name))
+
+    def _recorder(self, name: str) -> Any:
+        async def record(data: Any) -> None:
+            await self.events[name].put(data)
+        return record
+
+    async def connect(self, url: str, cookie: str) -> Client:
+        await self.sio.connect(url, transports=["websocket"], wait_timeout=10,
+                               headers={"Cookie": cookie})
+        return self
+
+    async def next_event(self, name: str, check: Any = None) -> Any:
+        """The next ``name`` event (that satisfies ``check``), within the deadline; events
+        of other names stay queued."""
+        deadline = asyncio.get_running_loop().time() + WAIT
+        while True:
+            left = deadline - asyncio.get_running_loop().time()
+            data = await asyncio.wait_for(self.events[name].get(), max(left, 0.01))
+            if check is None or check(data):
+                return data
+
+    async def close(self) -> None:
+        if self.sio.connected:
+            await self.sio.disconnect()
+        await self.session.close()
+
+
+class World:
+    def __init__(self, server: ServerProcess, rtorrent: RTorrentProcess, store: Store,
+                 profile_id: int, cookies: dict[str, str]) -> None:
+        self.server = server
+        self.rtorrent = rtorrent
+        self.store = store
+        self.profile_id = profile_id
+        self.cookies = cookies
+
+    async def client(self, who: str) -> Client:
+        return await Client().connect(self.server.url, self.cookies[who])
+
+    async def act(self, who: str, action: str, hashes: list[str]) -> httpx.Response:
+        async with httpx.AsyncClient(base_url=self.server.url) as http:
+            return await http.post(f"/api/profiles/{self.profile_id}/torrents/actions",
+                                   json={"action": action, "hashes": hashes},
+                                   headers={"Cookie": self.cookies[who],
+                                            "Origin": self.server.url})
+
+    async def add(self, who: str, data: bytes) -> httpx.Response:
+        async with httpx.AsyncClient(base_url=self.server.url) as http:
+            return await http.post(f"/api/profiles/{self.profile_id}/torrents",
+                                   files=[("torrent", ("t.torrent", data))],
+                                   headers={"Cookie": self.cookies[who],
+                                            "Origin": self.server.url})
+
+
+@pytest.fixture
+def rtorrent(tmp_path: Path) -> Iterator[RTorrentProcess]:
+    with RTorrentProcess(tmp_path / "rt") as process:
+        yield process
+
+
+@pytest.fixture
+async def world(tmp_path: Path, rtorrent: RTorrentProcess) -> AsyncIterator[World]:
+    data = tmp_path / "srv"
+    data.mkdir()
+    with ServerProcess(data, {"PYTORRENT_RTORRENT_POLL_INTERVAL": "0.2"}) as server:
+        store = Store.from_url(database_url(data))
+        profile = await store.create_profile("seedbox", rtorrent.url)
+        users = {"admin": await store.get_user_by_name("admin"),
+                 "ro": await store.create_user("ro", permissions={profile.id: "ro"}),
+                 "none": await store.create_user("none")}
+        # Cookies are signed with the server's key: build an app on the same data dir.
+        from pytorrent_core.bootstrap import load
+        settings, plugins = load(None, server.env)
+        app = create_app(settings, plugins)
+        cookies = {name: session_cookie(app, user) for name, user in users.items()
+                   if user is not None}
+        try:
+            yield World(server, rtorrent, store, profile.id, cookies)
+        finally:
+            await store.close()
+
+
+async def test_snapshot_then_diffs_after_api_actions(world: World) -> None:
+    data, info_hash = make_torrent(world.rtorrent.download_dir, "live.bin", b"L" * 30_000)
+    assert (await world.add("admin", data)).status_code == 201
+    watcher = await world.client("ro")
+    try:
+        ack = await watcher.sio.call("profile:join", {"profile_id": world.profile_id},
+                                     timeout=10)
+        assert ack == {"ok": True, "room": f"profile:{world.profile_id}"}
+        snapshot = await watcher.next_event("torrents:snapshot")
+        assert snapshot["profile_id"] == world.profile_id
+        assert [row["hash"] for row in snapshot["torrents"]] == [info_hash]
+        assert set(snapshot["torrents"][0]) >= {"name", "size", "progress", "state", "label"}
+        revision = snapshot["revision"]
+
+        assert (await world.act("admin", "stop", [info_hash])).status_code == 200
+        diff = await watcher.next_event(
+            "torrents:diff", lambda d: any(row.get("state") == "stopped"
+                                           for row in d["changed"]))
+        assert diff["revision"] > revision
+        changed = next(row for row in diff["changed"] if row["hash"] == info_hash)
+        assert "name" not in changed  # only what changed travels
+
+        assert (await world.act("admin", "remove", [info_hash])).status_code == 200
+        gone = await watcher.next_event("torrents:diff", lambda d: d["removed"])
+        assert gone["removed"] == [info_hash]
+    finally:
+        await watcher.close()
+
+
+async def test_status_follows_rtorrent_going_away(world: World) -> None:
+    watcher = await world.client("admin")
+    try:
+        await watcher.sio.call("profile:join", {"profile_id": world.profile_id}, timeout=10)
+        await watcher.next_event("torrents:snapshot")
+        up = await watcher.next_event("profile:status")
+        assert up["connected"] is True and up["client_version"].startswith("0.")
+        world.rtorrent.stop()
+        down = await watcher.next_event("profile:status", lambda d: not d["connected"])
+        assert down["error"] and world.rtorrent.url not in down["error"]
+    finally:
+        await watcher.close()
+
+
+async def test_none_cannot_join_and_ro_leaves_when_access_is_taken(world: World) -> None:
+    stranger = await world.client("none")
+    reader = await world.client("ro")
+    try:
+        refused = await stranger.sio.call("profile:join", {"profile_id": world.profile_id},
+                                          timeout=10)
+        assert refused["status"] == 403
+        await reader.sio.call("profile:join", {"profile_id": world.profile_id}, timeout=10)
+        await reader.next_event("torrents:snapshot")
+        ro = await world.store.get_user_by_name("ro")
+        assert ro is not None
+        await world.store.set_permissions(ro.id, {})
+        left = await reader.next_event("profile:left")
+        assert left["profile_id"] == world.profile_id
+        data, _ = make_torrent(world.rtorrent.download_dir, "after.bin", b"A" * 20_000)
+        assert (await world.add("admin", data)).status_code == 201
+        with pytest.raises(TimeoutError):  # nothing more reaches the removed reader
+            await asyncio.wait_for(reader.next_event("torrents:diff"), 2.0)
+    finally:
+        await stranger.close()
+        await reader.close()
