@@ -130,6 +130,11 @@ class ProfileWatcher:
             self._requested.update(h.upper() for h in hashes)
         self._wake.set()
 
+    @property
+    def pending(self) -> bool:
+        """A poll was asked for (:meth:`request_poll`) and has not started yet."""
+        return self._wake.is_set()
+
     async def poll(self) -> tuple[list[dict[str, Any]], list[str]]:
         """Fetch once and apply the change; returns ``(changed, removed)``. One at a time."""
         async with self._lock:
@@ -222,6 +227,7 @@ class ProfileWatcher:
 
     async def _run(self) -> None:
         while True:
+            self._wake.clear()  # a request made during the poll wakes the next one at once
             try:
                 await self.poll()
             except RTorrentError as error:
@@ -237,7 +243,6 @@ class ProfileWatcher:
                 delay = self.next_delay_for(self.last_duration)
                 await self._set_status(WatchStatus(True))
             self.next_delay = delay
-            self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), delay)
 
