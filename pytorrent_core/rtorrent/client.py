@@ -173,6 +173,9 @@ class Details:
 class RTorrentClient:
     """One rTorrent reached at an SCGI URL; every method is one request unless it says so."""
 
+    # The busy view's filter: a fixed string of pyTorrent's code (tests use another).
+    busy_filter: str = BUSY_FILTER
+
     def __init__(self, url: str, *, timeout: float = 30.0,
                  connect_timeout: float = scgi.CONNECT_TIMEOUT,
                  max_reply: int = scgi.MAX_REPLY) -> None:
@@ -300,13 +303,13 @@ class RTorrentClient:
         or rTorrent restarted) it is created and filtered in a second one.
         """
         sizes = [("view.size", ("", name)) for name in DETECTOR_VIEWS]
-        results = await self.multicall([("view.filter", ("", BUSY_VIEW, BUSY_FILTER)),
+        results = await self.multicall([("view.filter", ("", BUSY_VIEW, self.busy_filter)),
                                         *sizes])
         if isinstance(results[0], Fault):
             added = await self.multicall([("view.add", ("", BUSY_VIEW))])
             if isinstance(added[0], Fault) and VIEW_EXISTS not in added[0].message:
                 raise added[0]
-            results = await self.multicall([("view.filter", ("", BUSY_VIEW, BUSY_FILTER)),
+            results = await self.multicall([("view.filter", ("", BUSY_VIEW, self.busy_filter)),
                                             *sizes])
         for value in results:
             if isinstance(value, Fault):

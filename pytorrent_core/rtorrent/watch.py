@@ -69,7 +69,8 @@ class ProfileWatcher:
         self.status: WatchStatus | None = None
         self.last_duration = 0.0
         self.last_sweep_duration = 0.0
-        self.sweeps = 0
+        self.sweeps = 0  # polls that listed every torrent
+        self.polls = 0
         self.next_delay = interval
         self._rows: dict[str, Torrent] = {}
         self._moving: dict[str, Moving] = {}
@@ -164,6 +165,7 @@ class ProfileWatcher:
             self._signature, self._busy = signature, set(busy)
             changed, removed = diff(self._rows, rows)
             self._rows, self._moving = rows, moving
+            self.polls += 1
         if changed or removed:
             self.revision += 1
             if self._on_diff is not None:
