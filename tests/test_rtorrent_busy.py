@@ -119,7 +119,7 @@ async def test_request_poll_with_hashes_fetches_just_those(
     watcher.request_poll([info_hash])
     entry = await diffs.where(lambda e: e.get("state") == "stopped")
     assert entry["hash"] == info_hash
-    assert watcher.sweeps == sweeps  # shown without a sweep; one follows at the next tick
+    assert watcher.sweeps == sweeps  # shown without a sweep
 
     # A torrent added through pyTorrent arrives with its name, without waiting a sweep.
     added = await add(rtorrent, make_torrent_in, "added.bin", start=False)

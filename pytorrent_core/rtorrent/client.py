@@ -68,6 +68,7 @@ def _pack(fields: Sequence[str]) -> str:
 
 
 PACKED_MOVING: tuple[str, ...] = (_pack(_PACKED_MOVING), "d.message=")
+PACKED_STATIC: tuple[str, ...] = (_pack(_PACKED_STATIC), "d.name=", "d.directory=")
 PACKED_FULL: tuple[str, ...] = (_pack(_PACKED_STATIC + _PACKED_MOVING), "d.message=",
                                 "d.name=", "d.directory=")
 
@@ -342,12 +343,16 @@ class RTorrentClient:
     async def fetch_static(self, hashes: Iterable[str] | None = None) -> dict[str, Static]:
         """The fixed fields of every torrent, or only of ``hashes`` (one system.multicall)."""
         if hashes is None:
-            rows = await self.call_rows("d.multicall2", "", "main", *STATIC)
-            return {row[0]: tuple(row) for row in rows}
+            rows = await self.call_rows("d.multicall2", "", "main", *PACKED_STATIC)
+            static: dict[str, Static] = {}
+            for packed, name, directory in rows:
+                info_hash, size, added, _ = self._unpack(packed, len(_PACKED_STATIC))
+                static[info_hash] = (info_hash, name, size, directory, added)
+            return static
         wanted = [_check_hash(h) for h in hashes]
         results = await self.multicall([(m, (h,)) for h in wanted for m in STATIC_ONE])
         width = len(STATIC_ONE)
-        static: dict[str, Static] = {}
+        static = {}
         for index, info_hash in enumerate(wanted):
             values = results[index * width:(index + 1) * width]
             if not any(isinstance(v, Fault) for v in values):

@@ -10,7 +10,7 @@ same tick, so a torrent that stops moving or that a user acted on shows at once.
 
 A sweep lists the moving fields of every torrent: the first poll, every
 ``sweep_every`` seconds (stretched to ``cost_factor`` times its own cost), when
-the view sizes change in a way pyTorrent's own actions do not explain, and after
+the view sizes change in a way pyTorrent's own action does not explain, and after
 ``request_poll()`` without hashes. It catches what other tools change. The fixed
 fields (name, size, directory, dates) come for new hashes and with a sweep
 every ``static_every`` seconds. Rows whose fields did not change are reused as
@@ -184,12 +184,11 @@ class ProfileWatcher:
             return True
         if signature == self._signature:
             return False
-        if requested and signature[0] == len(moving):
-            # Our own action explains it (the list size matches what we fetched); sweep
-            # at the next tick anyway, without delaying this change.
-            self._sweep_due = True
-            return False
-        return True
+        # After our own action the sizes move with it; when the list size matches what
+        # this poll fetched, the action explains the change and no sweep runs (one
+        # would hold the next action's poll for as long as it takes). Anything another
+        # tool did at the same moment shows at the next timed sweep.
+        return not (requested and signature[0] == len(moving))
 
     async def _refresh_static(self, moving: Mapping[str, Moving], now: float) -> None:
         if now - self._static_at >= self.static_every:
