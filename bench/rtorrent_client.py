@@ -91,6 +91,7 @@ async def run(count: int, batch: int, rounds: int) -> None:
         async def change_then_poll() -> None:
             label = f"round-{len(diffs)}"
             await client.set_label(hashes[::step], label)
+            watcher.request_poll(hashes[::step])  # as the API does after an action
             wall_poll = time.perf_counter()
             cpu_poll = time.process_time()
             diffs.append(await watcher.poll())

@@ -18,6 +18,7 @@ import pytest
 import socketio
 from support.rtorrent import RTorrentProcess, make_torrent
 
+from pytorrent_core.rtorrent.model import FIELDS
 from pytorrent_core.storage import Store
 from pytorrent_core.testing import ServerProcess, database_url, session_cookie, settled_admin
 from pytorrent_core.web.app import create_app
@@ -129,7 +130,10 @@ async def test_snapshot_then_diffs_after_api_actions(world: World) -> None:
         snapshot = await watcher.next_event("torrents:snapshot")
         assert snapshot["profile_id"] == world.profile_id
         assert [row["hash"] for row in snapshot["torrents"]] == [info_hash]
-        assert set(snapshot["torrents"][0]) >= {"name", "size", "progress", "state", "label"}
+        assert set(snapshot["torrents"][0]) >= {"name", "size", "progress", "state"}
+        # Fields at their default are left out of snapshot rows; the snapshot says which.
+        assert "label" not in snapshot["torrents"][0] and snapshot["defaults"]["label"] == ""
+        assert {**snapshot["defaults"], **snapshot["torrents"][0]}.keys() == set(FIELDS)
         revision = snapshot["revision"]
 
         assert (await world.act("admin", "stop", [info_hash])).status_code == 200

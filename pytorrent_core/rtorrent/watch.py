@@ -1,11 +1,21 @@
 """One poller per watched profile, independent of the web layer.
 
-Cheap at 10,000 torrents because it fetches only what moves: every tick one
-narrow ``d.multicall2`` of the moving fields; the fixed fields (name, size,
-directory, dates) only for new hashes and every ``static_every`` seconds. Rows
-whose fields did not change are reused as the same objects, so the diff skips
-them with an identity check. And it sizes its interval by its cost: the next
-poll waits at least ``cost_factor`` times as long as the last one took.
+Cheap at 10,000 torrents because it fetches only what can move. Each tick is
+two small requests: one re-filters pyTorrent's busy view (torrents transferring
+or being checked) and reads the sizes of a few of rTorrent's own views (main,
+started, stopped, complete, active, hashing); the other lists the busy view's
+moving fields. Torrents that were busy last tick and no longer are, and hashes
+asked for with :meth:`ProfileWatcher.request_poll`, are fetched by hash in the
+same tick, so a torrent that stops moving or that a user acted on shows at once.
+
+A sweep lists the moving fields of every torrent: the first poll, every
+``sweep_every`` seconds (stretched to ``cost_factor`` times its own cost), when
+the view sizes change in a way pyTorrent's own action does not explain, and after
+``request_poll()`` without hashes. It catches what other tools change. The fixed
+fields (name, size, directory, dates) come for new hashes and with a sweep
+every ``static_every`` seconds. Rows whose fields did not change are reused as
+the same objects, so the diff skips them with an identity check. The tick
+interval is sized by its cost: at least ``cost_factor`` times the last tick.
 """
 
 from __future__ import annotations
@@ -13,11 +23,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .client import Moving, RTorrentClient, Static, build_row
+from .client import BUSY_VIEW, Moving, RTorrentClient, Signature, Static, build_row
 from .errors import RTorrentError
 from .model import Torrent, diff
 
@@ -43,11 +53,13 @@ class ProfileWatcher:
 
     def __init__(self, client: RTorrentClient, *, interval: float = 1.0,
                  on_diff: DiffCallback | None = None, on_status: StatusCallback | None = None,
-                 static_every: float = 60.0, cost_factor: float = 10.0,
+                 static_every: float = 60.0, sweep_every: float = 15.0,
+                 cost_factor: float = 10.0,
                  backoff_start: float = 1.0, backoff_max: float = 30.0) -> None:
         self.client = client
         self.interval = interval
         self.static_every = static_every
+        self.sweep_every = sweep_every
         self.cost_factor = cost_factor
         self.backoff_start = backoff_start
         self.backoff_max = backoff_max
@@ -56,11 +68,19 @@ class ProfileWatcher:
         self.revision = 0
         self.status: WatchStatus | None = None
         self.last_duration = 0.0
+        self.last_sweep_duration = 0.0
+        self.sweeps = 0  # polls that listed every torrent
+        self.polls = 0
         self.next_delay = interval
         self._rows: dict[str, Torrent] = {}
         self._moving: dict[str, Moving] = {}
         self._static: dict[str, Static] = {}
         self._static_at = float("-inf")
+        self._sweep_at = float("-inf")
+        self._sweep_due = True
+        self._signature: Signature | None = None
+        self._busy: set[str] = set()
+        self._requested: set[str] = set()
         self._failures = 0
         self._lock = asyncio.Lock()
         self._wake = asyncio.Event()
@@ -98,21 +118,54 @@ class ProfileWatcher:
     def running(self) -> bool:
         return self._task is not None and not self._task.done()
 
-    def request_poll(self) -> None:
-        """Poll soon (after an action) instead of waiting out the interval."""
+    def request_poll(self, hashes: Iterable[str] | None = None) -> None:
+        """Poll now (after an action) instead of waiting out the interval.
+
+        With ``hashes`` (the torrents acted on, or added) that poll also fetches
+        those torrents by hash, so the change shows without a sweep; without, the
+        poll is a sweep.
+        """
+        if hashes is None:
+            self._sweep_due = True
+        else:
+            self._requested.update(h.upper() for h in hashes)
         self._wake.set()
+
+    @property
+    def pending(self) -> bool:
+        """A poll was asked for (:meth:`request_poll`) and has not started yet."""
+        return self._wake.is_set()
 
     async def poll(self) -> tuple[list[dict[str, Any]], list[str]]:
         """Fetch once and apply the change; returns ``(changed, removed)``. One at a time."""
         async with self._lock:
             loop = asyncio.get_running_loop()
             began = loop.time()
-            moving = await self.client.fetch_moving()
-            await self._refresh_static(moving, began)
-            rows = self._build(moving)
+            requested, self._requested = self._requested, set()
+            signature = await self.client.refresh_busy()
+            busy = await self.client.fetch_moving(BUSY_VIEW)
+            targets = (self._busy | requested) - busy.keys()
+            found, found_static = await self.client.fetch_rows_of(targets) if targets \
+                else ({}, {})
+            moving = {**self._moving, **found, **busy}
+            for gone in targets - found.keys():
+                moving.pop(gone, None)
+            self._static.update(found_static)
+            self.last_duration = loop.time() - began
+            if self._needs_sweep(signature, moving, began, bool(requested)):
+                swept = loop.time()
+                moving = await self.client.fetch_moving()
+                await self._refresh_static(moving, swept)
+                self._sweep_at, self._sweep_due = swept, False
+                self.last_sweep_duration = loop.time() - swept
+                self.sweeps += 1
+                rows = self._build(moving, moving)
+            else:  # only the rows fetched this tick can differ
+                rows = self._build(moving, {*busy, *targets})
+            self._signature, self._busy = signature, set(busy)
             changed, removed = diff(self._rows, rows)
             self._rows, self._moving = rows, moving
-            self.last_duration = loop.time() - began
+            self.polls += 1
         if changed or removed:
             self.revision += 1
             if self._on_diff is not None:
@@ -121,6 +174,21 @@ class ProfileWatcher:
                 except Exception:
                     log.exception("pyTorrent profile watcher: diff callback failed")
         return changed, removed
+
+    def _needs_sweep(self, signature: Signature, moving: Mapping[str, Moving], now: float,
+                     requested: bool) -> bool:
+        if self._sweep_due or self._signature is None:
+            return True
+        if now - self._sweep_at >= max(self.sweep_every,
+                                       self.cost_factor * self.last_sweep_duration):
+            return True
+        if signature == self._signature:
+            return False
+        # After our own action the sizes move with it; when the list size matches what
+        # this poll fetched, the action explains the change and no sweep runs (one
+        # would hold the next action's poll for as long as it takes). Anything another
+        # tool did at the same moment shows at the next timed sweep.
+        return not (requested and signature[0] == len(moving))
 
     async def _refresh_static(self, moving: Mapping[str, Moving], now: float) -> None:
         if now - self._static_at >= self.static_every:
@@ -136,10 +204,19 @@ class ProfileWatcher:
         for gone in [h for h in self._static if h not in moving]:
             del self._static[gone]
 
-    def _build(self, moving: Mapping[str, Moving]) -> dict[str, Torrent]:
-        rows: dict[str, Torrent] = {}
+    def _build(self, moving: Mapping[str, Moving], fetched: Iterable[str]
+               ) -> dict[str, Torrent]:
+        """The new rows: those of ``fetched`` rebuilt when their fields changed."""
         old_rows, old_moving = self._rows, self._moving
-        for info_hash, fields in moving.items():
+        if fetched is moving:
+            rows: dict[str, Torrent] = {}
+        else:
+            rows = {h: row for h, row in old_rows.items() if h in moving}
+        for info_hash in fetched:
+            fields = moving.get(info_hash)
+            if fields is None:
+                rows.pop(info_hash, None)
+                continue
             static = self._static.get(info_hash)
             if static is None:
                 continue  # erased between the two requests
@@ -151,6 +228,7 @@ class ProfileWatcher:
 
     async def _run(self) -> None:
         while True:
+            self._wake.clear()  # a request made during the poll wakes the next one at once
             try:
                 await self.poll()
             except RTorrentError as error:
@@ -166,7 +244,6 @@ class ProfileWatcher:
                 delay = self.next_delay_for(self.last_duration)
                 await self._set_status(WatchStatus(True))
             self.next_delay = delay
-            self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), delay)
 

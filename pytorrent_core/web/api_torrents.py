@@ -9,6 +9,7 @@ poll soon after a change, so rooms see it within one poll.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -122,8 +123,23 @@ async def status(profile_id: int) -> Any:
 @requires(Need.PROFILE_READ)
 async def list_torrents(profile_id: int) -> Any:
     _, client = await _client(profile_id)
-    rows = await client.torrents()
+    watched = await _watched_rows(profile_id)
+    rows = list(watched.values()) if watched is not None else await client.torrents()
     return jsonify(profile_id=profile_id, torrents=[row.to_json() for row in rows])
+
+
+async def _watched_rows(profile_id: int) -> Mapping[str, Torrent] | None:
+    """The rows of the profile's watcher when it is watched and rTorrent answers it.
+
+    After an action the watcher has a poll pending; it runs first (just the
+    torrents acted on), so a client never reads the list from before its change.
+    """
+    watcher = _hub().watcher(profile_id)
+    if watcher is None or watcher.status is None or not watcher.status.reachable:
+        return None
+    if watcher.pending:
+        await watcher.poll()
+    return watcher.rows
 
 
 @blueprint.get("/api/profiles/<int:profile_id>/torrents/<info_hash>")
@@ -140,9 +156,9 @@ async def torrent_details(profile_id: int, info_hash: str) -> Any:
 
 async def _row(profile_id: int, client: RTorrentClient, info_hash: str) -> Torrent | None:
     """The row from the profile's watcher when it is watched, else from one list call."""
-    watcher = _hub().watcher(profile_id)
-    if watcher is not None and watcher.status is not None and watcher.status.reachable:
-        found = watcher.rows.get(info_hash)
+    watched = await _watched_rows(profile_id)
+    if watched is not None:
+        found = watched.get(info_hash)
         if found is not None:
             return found
     return next((row for row in await client.torrents() if row.hash == info_hash), None)
@@ -223,7 +239,7 @@ async def add_torrents(profile_id: int) -> Any:
                                                      directory=directory, label=label or None))
         except errors.RTorrentError as error:
             failed.append({"item": name, "error": str(error)})
-    _hub().poke(profile_id)
+    _hub().poke(profile_id, added)
     if failed:
         return jsonify(error=f"{failed[0]['item']}: {failed[0]['error']}", added=added,
                        errors=failed), 502
@@ -261,7 +277,7 @@ async def torrent_actions(profile_id: int) -> Any:
         results = await client.remove(hashes, data_root=Path(profile.data_root))
     else:
         results = await client.act(Action(action), hashes)
-    _hub().poke(profile_id)
+    _hub().poke(profile_id, hashes)
     return jsonify(results={h: ("ok" if problem is None else problem)
                             for h, problem in results.items()})
 

@@ -4,6 +4,8 @@ A profile is watched while at least one Socket.IO connection is in its room
 (``profile:N``), and only then. The watcher polls rTorrent and this hub turns
 what it finds into events for the room: ``torrents:snapshot`` to a joining
 connection, then ``torrents:diff`` and ``profile:status`` to everyone in it.
+Snapshot rows leave out fields at their default value; the snapshot carries
+those defaults (``defaults``) for the client to fill in.
 REST routes ask the hub for a profile's client, so a profile's address is read
 in one place and a changed address takes effect at once.
 """
@@ -13,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Iterable
 from typing import Any
 
 import socketio
@@ -21,6 +24,7 @@ from ..access.cache import AuthCache
 from ..config import Settings
 from ..rtorrent.client import RTorrentClient
 from ..rtorrent.errors import RTorrentError
+from ..rtorrent.model import SNAPSHOT_DEFAULTS
 from ..rtorrent.watch import ProfileWatcher, WatchStatus
 from ..storage import Profile
 
@@ -57,11 +61,15 @@ class TorrentHub:
     def watcher(self, profile_id: int) -> ProfileWatcher | None:
         return self._watchers.get(profile_id)
 
-    def poke(self, profile_id: int) -> None:
-        """Something changed in rTorrent through us: poll soon, so rooms see it at once."""
+    def poke(self, profile_id: int, hashes: Iterable[str] | None = None) -> None:
+        """Something changed in rTorrent through us: poll now, so rooms see it at once.
+
+        With the ``hashes`` acted on (or added) that poll fetches just those torrents;
+        without, it looks at every torrent.
+        """
         watcher = self._watchers.get(profile_id)
         if watcher is not None:
-            watcher.request_poll()
+            watcher.request_poll(hashes)
 
     # ------------------------------------------------------------ rooms
 
@@ -133,7 +141,8 @@ class TorrentHub:
         revision, rows = watcher.snapshot()
         await self.sio.emit("torrents:snapshot", {
             "profile_id": profile_id, "revision": revision,
-            "torrents": [row.to_json() for row in rows]}, to=sid)
+            "torrents": [row.to_snapshot_json() for row in rows],
+            "defaults": SNAPSHOT_DEFAULTS}, to=sid)
 
     async def _emit_status(self, profile_id: int, status: WatchStatus, *,
                            client: RTorrentClient | None = None) -> None:

@@ -1,0 +1,173 @@
+"""What the watcher fetches per tick, against a real rtorrent: the busy view, targeted
+polls after an action, sweeps that catch changes made by other tools."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from support.rtorrent import RTorrentProcess, make_torrent, scgi_call
+
+from pytorrent_core.rtorrent import Action, ProfileWatcher, RTorrentClient
+from pytorrent_core.rtorrent.client import BUSY_VIEW
+
+pytest_plugins = ["support.rtorrent_fixtures"]
+
+MakeTorrent = Callable[..., tuple[bytes, str]]
+Diff = tuple[int, list[dict[str, Any]], list[str]]
+WAIT = 10.0
+
+
+class StartedAreBusy(RTorrentClient):
+    """A client whose busy view holds every started torrent: no peer is needed to make
+    a test torrent busy. Still a fixed filter string from code."""
+
+    busy_filter = "d.state="
+
+
+class Diffs:
+    def __init__(self) -> None:
+        self.queue: asyncio.Queue[Diff] = asyncio.Queue()
+
+    async def __call__(self, revision: int, changed: list[dict[str, Any]],
+                       removed: list[str]) -> None:
+        await self.queue.put((revision, changed, removed))
+
+    async def where(self, check: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
+        """The first changed entry satisfying ``check``, within the deadline."""
+        async with asyncio.timeout(WAIT):
+            while True:
+                _, changed, _ = await self.queue.get()
+                for entry in changed:
+                    if check(entry):
+                        return entry
+
+
+async def until(check: Callable[[], bool]) -> None:
+    async with asyncio.timeout(WAIT):
+        while not check():  # noqa: ASYNC110 (the watcher exposes no event for these)
+            await asyncio.sleep(0.01)
+
+
+Start = Callable[..., Awaitable[tuple[ProfileWatcher, Diffs]]]
+
+
+@pytest.fixture
+async def start_watcher(rtorrent: RTorrentProcess) -> AsyncIterator[Start]:
+    started: list[ProfileWatcher] = []
+
+    async def start(client: RTorrentClient | None = None, **options: Any
+                    ) -> tuple[ProfileWatcher, Diffs]:
+        diffs = Diffs()
+        watcher = ProfileWatcher(client or RTorrentClient(rtorrent.url, timeout=5),
+                                 on_diff=diffs, **options)
+        watcher.start()
+        started.append(watcher)
+        await until(lambda: watcher.status is not None and watcher.status.reachable)
+        return watcher, diffs
+
+    yield start
+    for watcher in started:
+        await watcher.stop()
+
+
+async def add(rtorrent: RTorrentProcess, make_torrent_in: MakeTorrent, name: str, *,
+              start: bool) -> str:
+    data, info_hash = make_torrent_in(name, name.encode() * 2000)
+    await RTorrentClient(rtorrent.url).add_torrent(data, start=start)
+    return info_hash
+
+
+async def test_ticks_poll_the_busy_view_without_sweeping(
+        start_watcher: Start, rtorrent: RTorrentProcess, make_torrent_in: MakeTorrent) -> None:
+    busy = await add(rtorrent, make_torrent_in, "busy.bin", start=True)
+    idle = await add(rtorrent, make_torrent_in, "idle.bin", start=False)
+    watcher, diffs = await start_watcher(StartedAreBusy(rtorrent.url, timeout=5),
+                                         interval=0.05, sweep_every=3600)
+    await until(lambda: {busy, idle} <= watcher.rows.keys()
+                and watcher.rows[busy].state == "seeding")
+    assert BUSY_VIEW in scgi_call(rtorrent.url, "view.list")
+    sweeps = watcher.sweeps
+    # Changed by another tool, no view size moves: only the busy torrent's tick sees it.
+    scgi_call(rtorrent.url, "d.custom1.set", busy, "seen-by-tick")
+    scgi_call(rtorrent.url, "d.custom1.set", idle, "seen-by-sweep")
+    await diffs.where(lambda e: e["hash"] == busy and e.get("label") == "seen-by-tick")
+    polls = watcher.polls
+    await until(lambda: watcher.polls >= polls + 3)
+    assert watcher.sweeps == sweeps
+    assert watcher.rows[idle].label == ""  # not busy: waits for a sweep
+
+
+async def test_request_poll_with_hashes_fetches_just_those(
+        start_watcher: Start, rtorrent: RTorrentProcess, make_torrent_in: MakeTorrent) -> None:
+    client = RTorrentClient(rtorrent.url, timeout=5)
+    info_hash = await add(rtorrent, make_torrent_in, "acted.bin", start=True)
+    watcher, diffs = await start_watcher(interval=30, sweep_every=3600)
+    await until(lambda: watcher.rows.get(info_hash) is not None
+                and watcher.rows[info_hash].state == "seeding")
+    sweeps = watcher.sweeps
+
+    scgi_call(rtorrent.url, "d.custom1.set", info_hash, "labelled")  # no view size changes
+    watcher.request_poll([info_hash.lower()])
+    entry = await diffs.where(lambda e: e.get("label") == "labelled")
+    assert entry["hash"] == info_hash and watcher.sweeps == sweeps
+
+    await client.act(Action.STOP, [info_hash])
+    watcher.request_poll([info_hash])
+    entry = await diffs.where(lambda e: e.get("state") == "stopped")
+    assert entry["hash"] == info_hash
+    assert watcher.sweeps == sweeps  # shown without a sweep
+
+    # A torrent added through pyTorrent arrives with its name, without waiting a sweep.
+    added = await add(rtorrent, make_torrent_in, "added.bin", start=False)
+    watcher.request_poll([added])
+    entry = await diffs.where(lambda e: e["hash"] == added)
+    assert entry["name"] == "added.bin" and entry["state"] == "stopped"
+
+    await client.act(Action.REMOVE, [added])
+    watcher.request_poll([added])
+    async with asyncio.timeout(WAIT):
+        while added not in (await diffs.queue.get())[2]:
+            pass
+    assert added not in watcher.rows
+
+
+async def test_sweep_catches_an_external_stop_and_label(
+        start_watcher: Start, rtorrent: RTorrentProcess, make_torrent_in: MakeTorrent) -> None:
+    info_hash = await add(rtorrent, make_torrent_in, "external.bin", start=True)
+    other = await add(rtorrent, make_torrent_in, "other.bin", start=False)
+    watcher, diffs = await start_watcher(interval=0.05, sweep_every=0.5)
+    await until(lambda: watcher.rows.get(info_hash) is not None
+                and watcher.rows[info_hash].state == "seeding")
+    # Stopped by another tool: rTorrent's view sizes change, the next tick sweeps.
+    scgi_call(rtorrent.url, "d.stop", info_hash)
+    await diffs.where(lambda e: e["hash"] == info_hash and e.get("state") == "stopped")
+    # A label set by another tool changes no view size: the timed sweep finds it.
+    scgi_call(rtorrent.url, "d.custom1.set", other, "from-elsewhere")
+    await diffs.where(lambda e: e["hash"] == other and e.get("label") == "from-elsewhere")
+
+
+async def test_busy_view_is_made_again_after_rtorrent_restarts(tmp_path: Path) -> None:
+    process = RTorrentProcess(tmp_path / "rt").start()
+    try:
+        data, info_hash = make_torrent(process.download_dir, "again.bin", b"a" * 5000)
+        diffs = Diffs()
+        watcher = ProfileWatcher(RTorrentClient(process.url, timeout=5), interval=0.05,
+                                 backoff_start=0.05, backoff_max=0.1, on_diff=diffs)
+        watcher.start()
+        try:
+            await until(lambda: watcher.status is not None and watcher.status.reachable)
+            await asyncio.to_thread(process.stop)
+            await until(lambda: watcher.failures > 0)
+            await asyncio.to_thread(process.start)
+            await RTorrentClient(process.url).add_torrent(data, start=False)
+            await diffs.where(lambda e: e["hash"] == info_hash)
+            assert BUSY_VIEW in scgi_call(process.url, "view.list")
+            assert watcher.status is not None and watcher.status.reachable
+        finally:
+            await watcher.stop()
+    finally:
+        process.stop()
