@@ -186,3 +186,29 @@ async def test_none_cannot_join_and_ro_leaves_when_access_is_taken(world: World)
     finally:
         await stranger.close()
         await reader.close()
+
+
+async def test_a_reload_finds_the_list_warm(world: World) -> None:
+    """The watcher outlives its last viewer for a while: the next one gets its rows at once."""
+    data, info_hash = make_torrent(world.rtorrent.download_dir, "warm.bin", b"W" * 20_000)
+    assert (await world.add("admin", data)).status_code == 201
+    first = await world.client("admin")
+    try:
+        await first.sio.call("profile:join", {"profile_id": world.profile_id}, timeout=10)
+        await first.next_event("torrents:snapshot")
+        assert (await world.act("admin", "stop", [info_hash])).status_code == 200
+        seen = await first.next_event("torrents:diff", lambda d: any(
+            row.get("state") == "stopped" for row in d["changed"]))
+    finally:
+        await first.close()
+    second = await world.client("admin")
+    try:
+        await second.sio.call("profile:join", {"profile_id": world.profile_id}, timeout=10)
+        snapshot = await second.next_event("torrents:snapshot")
+        # The same watcher: its revision went on (a new one would start again at 1).
+        assert snapshot["revision"] >= seen["revision"] > 1
+        defaults = snapshot["defaults"]
+        row = {**defaults, **snapshot["torrents"][0]}
+        assert row["hash"] == info_hash and row["state"] == "stopped"
+    finally:
+        await second.close()

@@ -31,6 +31,9 @@ from ..storage import Profile
 log = logging.getLogger(__name__)
 
 
+LINGER_SECONDS = 60.0  # a watcher outlives its last viewer by this long
+
+
 def room(profile_id: int) -> str:
     return f"profile:{profile_id}"
 
@@ -46,6 +49,8 @@ class TorrentHub:
         self._members: dict[int, set[str]] = {}
         self._pending: dict[int, set[str]] = {}  # joined, waiting for the first poll
         self._status: dict[int, dict[str, Any]] = {}  # last profile:status payload
+        self._retire: dict[int, asyncio.Task[None]] = {}  # unwatched, stopping soon
+        self.linger = LINGER_SECONDS
         self._check: asyncio.Task[None] | None = None
 
     # ------------------------------------------------------------ clients
@@ -75,6 +80,9 @@ class TorrentHub:
 
     async def join(self, sid: str, profile: Profile) -> None:
         """Put ``sid`` in the profile's room; it gets a snapshot, then the room's diffs."""
+        retiring = self._retire.pop(profile.id, None)
+        if retiring is not None:
+            retiring.cancel()
         self._members.setdefault(profile.id, set()).add(sid)
         await self.sio.enter_room(sid, room(profile.id))
         watcher = self._watchers.get(profile.id)
@@ -106,11 +114,20 @@ class TorrentHub:
         self._pending.get(profile_id, set()).discard(sid)
         if not members:
             self._pending.pop(profile_id, None)
-            self._status.pop(profile_id, None)
             del self._members[profile_id]
-            watcher = self._watchers.pop(profile_id, None)
-            if watcher is not None:
-                await watcher.stop()
+            # A reload or a profile switch and back finds the list warm: keep polling
+            # a little while (an idle watcher costs a few percent of a core at most).
+            self._retire[profile_id] = asyncio.create_task(self._retire_later(profile_id))
+
+    async def _retire_later(self, profile_id: int) -> None:
+        await asyncio.sleep(self.linger)
+        self._retire.pop(profile_id, None)
+        if self._members.get(profile_id):
+            return
+        self._status.pop(profile_id, None)
+        watcher = self._watchers.pop(profile_id, None)
+        if watcher is not None:
+            await watcher.stop()
 
     def _start(self, profile: Profile) -> ProfileWatcher:
         profile_id = profile.id
@@ -187,6 +204,9 @@ class TorrentHub:
                 del self._clients[profile_id]
 
     async def stop(self) -> None:
+        for task in self._retire.values():
+            task.cancel()
+        self._retire.clear()
         for watcher in list(self._watchers.values()):
             await watcher.stop()
         self._watchers.clear()
