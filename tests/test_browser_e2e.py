@@ -35,6 +35,7 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 ADMIN_PASSWORD = "e2e-Admin-Pass-1"
 Opener = Callable[[], Page]
 LIVE = 20_000  # ms: the watcher polls rtorrent; a change reaches the page within this
+STEP = 15_000  # ms: any other condition, generous for a busy CI machine
 
 
 @dataclass
@@ -89,9 +90,11 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         world = World(server, rtorrent, api, browser, profile_id, "")
         world.first_hash = world.add_torrent("first-through-the-api")
+        expect.set_options(timeout=STEP)  # for this module only: reset below
         try:
             yield world
         finally:
+            expect.set_options(timeout=None)
             browser.close()
             api.dispose()
 
@@ -103,6 +106,7 @@ def new_page(world: World) -> Iterator[Opener]:
 
     def opener() -> Page:
         context = world.browser.new_context(viewport={"width": 1280, "height": 800})
+        context.set_default_timeout(STEP)
         contexts.append(context)
         page = context.new_page()
         page.on("pageerror", lambda error: errors.append(str(error)))
