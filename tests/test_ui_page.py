@@ -77,7 +77,7 @@ def test_snapshot_status_and_actions(open_page: Any) -> None:
     expect(page.locator(".toast").first).to_have_text("Started 1 torrent.")
     expect(page.locator(".toast.error")).to_contain_text("1 failed: ")
     sent = [r for r in requests(page) if r["url"].endswith("/torrents/actions")]
-    assert sent == [{"method": "POST", "url": "api/profiles/1/torrents/actions",
+    assert sent == [{"method": "POST", "url": "/api/profiles/1/torrents/actions",
                      "body": {"action": "start", "hashes": [one, two]},
                      "contentType": "application/json"}]
 
@@ -182,7 +182,7 @@ def test_profile_switcher_activates_then_rejoins(open_page: Any) -> None:
     page.select_option("#profile-switcher", "2")
     page.wait_for_function("fakeServer.log.some(e => e.socket === 'profile:join' "
                            "&& e.data.profile_id === 2)")
-    assert any(r["url"] == "api/profiles/2/activate" and r["method"] == "POST"
+    assert any(r["url"] == "/api/profiles/2/activate" and r["method"] == "POST"
                for r in requests(page))
     expect(page.locator("#dashboard")).to_have_attribute("data-active-profile", "2")
     expect(page.locator("[role=row][data-hash]").first).to_be_visible()

@@ -1,4 +1,6 @@
-"""API tokens over REST: create (shown once), list, revoke — your own, or anyone's as admin."""
+"""API tokens over REST: create (shown once), list, revoke — your own, or anyone's as admin.
+
+Admins also get one list of every user's tokens (``GET /api/auth/tokens``)."""
 
 from __future__ import annotations
 
@@ -55,6 +57,18 @@ async def list_tokens(user_id: int) -> Any:
     services = _services()
     records = await services.store.list_tokens(user_id)
     return jsonify(tokens=[token_json(record, services) for record in records])
+
+
+@blueprint.get("/api/auth/tokens")
+@requires(Need.ADMIN)
+async def list_all_tokens() -> Any:
+    """Every user's tokens with their owner's name, for the admin tokens page."""
+    services = _services()
+    found = []
+    for user in await services.store.list_users():
+        for record in await services.store.list_tokens(user.id):
+            found.append({**token_json(record, services), "username": user.username})
+    return jsonify(tokens=found)
 
 
 @blueprint.post("/api/auth/users/<int:user_id>/tokens")

@@ -269,11 +269,12 @@ def create_app(settings: Settings, plugins: AuthPlugins) -> PyTorrentApp:
     from .realtime import register as register_realtime
 
     realtime = register_realtime(sio, state, trusted, settings)
-    from . import api_profiles, api_tokens, api_torrents
+    from . import api_profiles, api_tokens, api_torrents, pages_admin
 
     api_profiles.register(quart, realtime)
     api_tokens.register(quart)
     api_torrents.register(quart)
+    pages_admin.register(quart)
     return app
 
 

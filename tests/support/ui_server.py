@@ -52,7 +52,9 @@ def render_page(level: str = "full", profiles: int = 2) -> str:
                              autoescape=True)
 
     def url_for(endpoint: str, filename: str = "", **_: Any) -> str:
-        return f"/static/{filename}"
+        if endpoint == "static":
+            return f"/static/{filename}"
+        return "/" if endpoint == "index" else f"/{endpoint.rpartition('.')[2]}"
 
     env.globals["url_for"] = url_for
     listed = [_Profile(1, "Home"), _Profile(2, "Seedbox")][:profiles]

@@ -1,4 +1,5 @@
-// REST helper. Paths are relative to the page, so a reverse proxy's path prefix is kept.
+// REST helper. Paths are relative to pyTorrent's root (the brand link in the top bar),
+// so a reverse proxy's path prefix is kept on every page, /admin/... included.
 // Unsafe requests send JSON (or multipart for .torrent uploads); the browser's
 // Origin header is what the server's CSRF check reads.
 
@@ -8,6 +9,16 @@ export class ApiError extends Error {
     this.status = status;
     this.body = body;
   }
+}
+
+function appRoot() {
+  const brand = document.querySelector(".topbar a.brand");
+  return brand ? brand.href : document.baseURI;
+}
+
+export function appUrl(path) {
+  const url = new URL(path.replace(/^\//, ""), appRoot());
+  return url.origin === window.location.origin ? url.pathname + url.search : url.href;
 }
 
 export async function api(path, { method = "GET", json, form } = {}) {
@@ -20,7 +31,7 @@ export async function api(path, { method = "GET", json, form } = {}) {
   }
   let reply;
   try {
-    reply = await fetch(path.replace(/^\//, ""), init);
+    reply = await fetch(appUrl(path), init);
   } catch (error) {
     throw new ApiError(`network error: ${error.message}`, 0, null);
   }

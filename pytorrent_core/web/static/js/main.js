@@ -23,6 +23,12 @@
    - status bar: live down/up speed graph (last five minutes of
      profile:status), current speeds, torrent count, rTorrent version.
 
+   Other pages share base.html's top bar (whose account menu links to
+   Account and, for admins, Admin) and this module's connection badge:
+   /account (account.js: own password, own API tokens) and /admin/users,
+   /admin/profiles, /admin/tokens (admin.js), which fill server-rendered
+   shells from the same REST API.
+
    Data flow: Socket.IO carries the table (snapshot, then diffs) and status;
    REST is used for profile settings, details and every action. Nothing here
    decides access: the server does, and a 403 becomes an error toast. */

@@ -1,0 +1,53 @@
+"""Admin pages: users, profiles and API tokens. Shells only; the data comes from the APIs.
+
+Each page needs the admin role, as the APIs it calls do; a non-admin gets 403 here
+and never sees the links.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from quart import Blueprint, current_app, g, redirect, render_template
+
+from ..access.policy import Need, requires
+from ..models import Principal
+
+blueprint = Blueprint("admin", __name__)
+
+SECTIONS = (("users", "Users"), ("profiles", "Profiles"), ("tokens", "API tokens"))
+
+
+async def _page(section: str) -> Any:
+    principal: Principal = g.principal
+    external = bool(current_app.extensions["pytorrent"]["resolver"].external)
+    return await render_template(f"admin_{section}.html", principal=principal,
+                                 external=external, section=section, sections=SECTIONS)
+
+
+@blueprint.get("/admin")
+@requires(Need.ADMIN)
+async def admin_index() -> Any:
+    return redirect("/admin/users")
+
+
+@blueprint.get("/admin/users")
+@requires(Need.ADMIN)
+async def admin_users() -> Any:
+    return await _page("users")
+
+
+@blueprint.get("/admin/profiles")
+@requires(Need.ADMIN)
+async def admin_profiles() -> Any:
+    return await _page("profiles")
+
+
+@blueprint.get("/admin/tokens")
+@requires(Need.ADMIN)
+async def admin_tokens() -> Any:
+    return await _page("tokens")
+
+
+def register(app: Any) -> None:
+    app.register_blueprint(blueprint)

@@ -1,0 +1,337 @@
+// Admin pages (users, profiles, API tokens). The server renders the shells and
+// refuses non-admins; this module fills them from the same REST APIs the
+// `pytorrent` command and scripts use. API errors appear beside the field they
+// name, successes as toasts.
+import { api, profilePath } from "./api.js";
+import { clearErrors, confirmDialog, el, promptDialog, showError, when } from "./dom.js";
+import { toast } from "./toast.js";
+
+const root = document.getElementById("admin");
+const external = root.dataset.external === "true";
+const selfId = Number(root.dataset.selfId);
+const LEVELS = ["none", "ro", "full"];
+
+const fail = (what) => (error) => toast(`${what}: ${error.message}`, { error: true });
+
+function formJson(form) {
+  const json = {};
+  for (const [key, value] of new FormData(form)) {
+    const text = String(value).trim();
+    if (text !== "") json[key] = key === "password" ? String(value) : text;
+  }
+  return json;
+}
+
+function onSubmit(form, send) {
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    clearErrors(form);
+    const button = form.querySelector("button[type=submit]");
+    button.disabled = true;
+    try {
+      await send(formJson(form));
+      form.reset();
+    } catch (error) {
+      if (!showError(form, error)) toast(error.message, { error: true });
+    } finally {
+      button.disabled = false;
+    }
+  });
+}
+
+// ------------------------------------------------------------------ users
+
+class UsersPage {
+  constructor() {
+    this.users = [];
+    this.profiles = [];
+    this.table = document.querySelector("#users-table tbody");
+    this.grid = document.getElementById("permissions-grid");
+    onSubmit(document.getElementById("user-create"), async (json) => {
+      const { user } = await api("/api/auth/users", { method: "POST", json });
+      toast(`Created user ${user.username}.`);
+      await this.load();
+    });
+    this.load();
+  }
+
+  async load() {
+    try {
+      const [{ users }, { profiles }] = await Promise.all([api("/api/auth/users"), api("/api/profiles")]);
+      this.users = users;
+      this.profiles = profiles;
+    } catch (error) {
+      fail("Could not load users")(error);
+      return;
+    }
+    this.renderUsers();
+    this.renderGrid();
+  }
+
+  async update(user, json, done) {
+    try {
+      const { user: saved } = await api(`/api/auth/users/${user.id}`, { method: "PUT", json });
+      Object.assign(user, saved);
+      toast(done(saved));
+    } catch (error) {
+      fail(`Could not change ${user.username}`)(error);
+    }
+    await this.load();
+  }
+
+  renderUsers() {
+    this.table.replaceChildren(...this.users.map((user) => {
+      const name = user.display_name && user.display_name !== user.username
+        ? [el("strong", {}, user.username), el("span", { className: "hint" }, ` ${user.display_name}`)]
+        : [el("strong", {}, user.username)];
+      if (user.id === selfId) name.push(el("span", { className: "tag" }, "you"));
+      if (user.builtin) name.push(el("span", { className: "tag" }, "built-in"));
+
+      const role = el("select", { "aria-label": `Role of ${user.username}`, "data-field": "role" },
+        ...["user", "admin"].map((r) => el("option", { value: r, selected: r === user.role }, r)));
+      role.addEventListener("change", () => this.update(user, { role: role.value },
+        (u) => `${u.username} is now ${u.role}.`));
+
+      const active = el("input", { type: "checkbox", "aria-label": `${user.username} is active`,
+        "data-field": "active", checked: user.active });
+      active.addEventListener("change", () => this.update(user, { active: active.checked },
+        (u) => `${u.username} ${u.active ? "activated" : "deactivated"}.`));
+
+      const buttons = [];
+      if (!external) {
+        const reset = el("button", { type: "button", "data-do": "reset-password" }, "Reset password…");
+        reset.addEventListener("click", () => this.resetPassword(user));
+        buttons.push(reset);
+      }
+      const remove = el("button", { type: "button", className: "danger", "data-do": "delete" }, "Delete…");
+      remove.disabled = user.id === selfId || user.builtin;
+      remove.addEventListener("click", () => this.remove(user));
+      buttons.push(remove);
+
+      const signIn = user.provider ? `via ${user.provider}` : (user.has_password ? "password" : "no password");
+      return el("tr", { "data-user-id": String(user.id), "data-username": user.username },
+        el("th", { scope: "row" }, ...name), el("td", {}, role),
+        el("td", {}, el("label", { className: "inline" }, active, user.active ? "active" : "inactive")),
+        el("td", { className: "hint" }, signIn),
+        el("td", { className: "row-actions" }, ...buttons));
+    }));
+  }
+
+  async resetPassword(user) {
+    const password = await promptDialog(`New password for ${user.username}`, "New password",
+      { type: "password", autocomplete: "new-password" });
+    if (!password) return;
+    await this.update(user, { password }, (u) => `Password of ${u.username} changed; their sessions ended.`);
+  }
+
+  async remove(user) {
+    if (!await confirmDialog(`Delete ${user.username}?`,
+      "Their API tokens and profile access go with them. This cannot be undone.")) return;
+    try {
+      await api(`/api/auth/users/${user.id}`, { method: "DELETE" });
+      toast(`Deleted ${user.username}.`);
+    } catch (error) {
+      fail(`Could not delete ${user.username}`)(error);
+    }
+    await this.load();
+  }
+
+  renderGrid() {
+    const columns = [{ key: "*", name: "All profiles" },
+      ...this.profiles.map((p) => ({ key: String(p.id), name: p.name }))];
+    const head = el("thead", {}, el("tr", {}, el("th", { scope: "col" }, "User"),
+      ...columns.map((c) => el("th", { scope: "col", "data-profile": c.key }, c.name))));
+    const body = el("tbody", {}, ...this.users.map((user) => el("tr", { "data-username": user.username },
+      el("th", { scope: "row" }, user.username),
+      ...columns.map((column) => el("td", { "data-profile": column.key },
+        this.levelCell(user, column))))));
+    this.grid.replaceChildren(head, body);
+    if (!this.profiles.length) {
+      this.grid.append(el("caption", { className: "hint" },
+        "No profiles yet: add one on the Profiles page."));
+    }
+  }
+
+  levelCell(user, column) {
+    if (user.role === "admin") return el("span", { className: "tag" }, "all");
+    const current = user.permissions[column.key] || "none";
+    const select = el("select", { "aria-label": `${user.username}: ${column.name}`,
+      "data-user": user.username, "data-profile": column.key },
+    ...LEVELS.map((level) => el("option", { value: level, selected: level === current }, level)));
+    select.addEventListener("change", () => {
+      const permissions = { ...user.permissions, [column.key]: select.value };
+      for (const key of Object.keys(permissions)) if (permissions[key] === "none") delete permissions[key];
+      this.update(user, { permissions },
+        (u) => `${u.username}: ${column.name} is now ${select.value}.`);
+    });
+    return select;
+  }
+}
+
+// ------------------------------------------------------------------ profiles
+
+class ProfilesPage {
+  constructor() {
+    this.list = document.getElementById("profile-list");
+    onSubmit(document.getElementById("profile-create"), async (json) => {
+      const { profile } = await api("/api/profiles", { method: "POST", json });
+      toast(`Added profile ${profile.name}.`);
+      await this.load();
+    });
+    this.load();
+  }
+
+  async load() {
+    let profiles;
+    try {
+      ({ profiles } = await api("/api/profiles"));
+    } catch (error) {
+      fail("Could not load profiles")(error);
+      return;
+    }
+    if (!profiles.length) {
+      this.list.replaceChildren(el("p", { className: "card hint" }, "No profiles yet."));
+      return;
+    }
+    const labels = await Promise.all(profiles.map((p) => api(profilePath(p.id, "/labels"))
+      .then((r) => r.labels).catch(() => [])));
+    this.list.replaceChildren(...profiles.map((p, i) => this.card(p, labels[i])));
+  }
+
+  field(id, label, name, value, wide = false) {
+    const input = el("input", { id, name, type: "text", autocomplete: "off", value: value ?? "" });
+    return el("div", { className: wide ? "field field-wide" : "field" },
+      el("label", { for: id }, label), input, el("span", { className: "field-error", "data-error-for": name }));
+  }
+
+  card(profile, labels) {
+    const p = `profile-${profile.id}`;
+    const settings = el("form", { className: "form-row", novalidate: true },
+      this.field(`${p}-name`, "Name", "name", profile.name),
+      this.field(`${p}-url`, "SCGI address", "scgi_url", profile.scgi_url, true),
+      this.field(`${p}-root`, "Data root (optional)", "data_root", profile.data_root),
+      el("div", { className: "field field-submit" }, el("button", { type: "submit" }, "Save"),
+        el("span", { className: "field-error", "data-error-for": "*" })));
+    settings.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      clearErrors(settings);
+      const data = new FormData(settings);
+      const json = { name: data.get("name"), scgi_url: data.get("scgi_url"),
+        data_root: String(data.get("data_root")).trim() || null };
+      try {
+        const { profile: saved } = await api(profilePath(profile.id), { method: "PATCH", json });
+        toast(`Saved ${saved.name}.`);
+        heading.textContent = saved.name;
+      } catch (error) {
+        if (!showError(settings, error)) fail("Could not save")(error);
+      }
+    });
+
+    const labelForm = el("form", { className: "form-row", novalidate: true },
+      el("div", { className: "field field-wide" }, el("label", { for: `${p}-labels` }, "Labels (comma-separated)"),
+        el("input", { id: `${p}-labels`, name: "labels", type: "text", value: labels.join(", ") }),
+        el("span", { className: "field-error", "data-error-for": "labels" })),
+      el("div", { className: "field field-submit" }, el("button", { type: "submit" }, "Save labels"),
+        el("span", { className: "field-error", "data-error-for": "*" })));
+    labelForm.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      clearErrors(labelForm);
+      const list = String(new FormData(labelForm).get("labels")).split(",").map((l) => l.trim()).filter(Boolean);
+      try {
+        const { labels: saved } = await api(profilePath(profile.id, "/labels"), { method: "PUT", json: { labels: list } });
+        labelForm.elements.labels.value = saved.join(", ");
+        toast(`Labels of ${profile.name} saved.`);
+      } catch (error) {
+        if (!showError(labelForm, error)) fail("Could not save labels")(error);
+      }
+    });
+
+    const result = el("span", { className: "reach", "data-state": "unknown", role: "status" });
+    const test = el("button", { type: "button", "data-do": "test" }, "Test connection");
+    test.addEventListener("click", async () => {
+      result.dataset.state = "unknown";
+      result.textContent = "Asking rTorrent…";
+      try {
+        const status = await api(profilePath(profile.id, "/status"));
+        result.dataset.state = status.connected ? "up" : "down";
+        result.textContent = status.connected
+          ? `Connected: rTorrent ${status.client_version}, ${status.torrents} torrents`
+          : `Not reachable: ${status.error}`;
+      } catch (error) {
+        result.dataset.state = "down";
+        result.textContent = `Not reachable: ${error.message}`;
+      }
+    });
+    const remove = el("button", { type: "button", className: "danger", "data-do": "delete" }, "Delete…");
+    remove.addEventListener("click", async () => {
+      if (!await confirmDialog(`Delete profile ${profile.name}?`,
+        "pyTorrent forgets it and everyone's access to it. rTorrent and its downloads are not touched.")) return;
+      try {
+        await api(profilePath(profile.id), { method: "DELETE" });
+        toast(`Deleted profile ${profile.name}.`);
+      } catch (error) {
+        fail("Could not delete")(error);
+      }
+      this.load();
+    });
+
+    const heading = el("h2", { id: `${p}-title` }, profile.name);
+    return el("section", { className: "card profile-admin", "aria-labelledby": `${p}-title`,
+      "data-profile-id": String(profile.id) },
+    el("div", { className: "card-head" }, heading, el("span", { className: "hint" }, `#${profile.id}`)),
+    settings, labelForm,
+    el("div", { className: "form-row actions-row" }, test, result, el("span", { className: "spacer" }), remove));
+  }
+}
+
+// ------------------------------------------------------------------ tokens
+
+class TokensPage {
+  constructor() {
+    this.table = document.querySelector("#tokens-table tbody");
+    this.load();
+  }
+
+  async load() {
+    let tokens;
+    try {
+      ({ tokens } = await api("/api/auth/tokens"));
+    } catch (error) {
+      fail("Could not load tokens")(error);
+      return;
+    }
+    if (!tokens.length) {
+      this.table.replaceChildren(el("tr", {}, el("td", { colspan: "8", className: "empty" },
+        "No API tokens. Users create them on their account page.")));
+      return;
+    }
+    this.table.replaceChildren(...tokens.map((token) => {
+      const revoke = el("button", { type: "button", className: "danger",
+        "aria-label": `Revoke ${token.name} of ${token.username}` }, "Revoke");
+      revoke.disabled = token.state !== "active";
+      revoke.addEventListener("click", () => this.revoke(token));
+      return el("tr", { "data-token-id": String(token.id) },
+        el("td", {}, token.username), el("td", {}, token.name),
+        el("td", {}, el("code", {}, `${token.prefix}…`)), el("td", {}, when(token.created_at)),
+        el("td", {}, when(token.expires_at)), el("td", {}, when(token.last_used_at)),
+        el("td", {}, el("span", { className: "state-tag", "data-state": token.state }, token.state)),
+        el("td", { className: "row-actions" }, revoke));
+    }));
+  }
+
+  async revoke(token) {
+    if (!await confirmDialog("Revoke token?",
+      `"${token.name}" of ${token.username} stops working at once.`, "Revoke")) return;
+    try {
+      await api(`/api/auth/users/${token.user_id}/tokens/${token.id}`, { method: "DELETE" });
+      toast(`Revoked ${token.name} of ${token.username}.`);
+    } catch (error) {
+      fail("Could not revoke")(error);
+    }
+    this.load();
+  }
+}
+
+const PAGES = { users: UsersPage, profiles: ProfilesPage, tokens: TokensPage };
+const Page = PAGES[root.dataset.section];
+if (Page) window.pytorrentAdmin = new Page();
