@@ -60,3 +60,12 @@ async def test_all_tokens_lists_every_owner_for_admins_only(app: PyTorrentApp) -
     refused = await client.get("/api/auth/tokens",
                                headers={"Authorization": f"Bearer {user_token}"})
     assert refused.status_code == 403
+
+
+async def test_the_favicon_is_served_at_the_root_without_signing_in(app: PyTorrentApp) -> None:
+    client = app.quart.test_client()
+    icon = await client.get("/favicon.ico")
+    assert icon.status_code == 200
+    body = await icon.get_data()
+    assert body[:4] == b"\x00\x00\x01\x00"  # an ICO file
+    assert icon.headers["Content-Type"] in ("image/vnd.microsoft.icon", "image/x-icon")

@@ -255,6 +255,12 @@ def create_app(settings: Settings, plugins: AuthPlugins) -> PyTorrentApp:
 
     quart.view_functions["static"] = static
 
+    @quart.get("/favicon.ico")
+    @requires(Need.PUBLIC)
+    async def favicon() -> Any:
+        """Browsers and bookmarks ask the root for it, whatever the page links to."""
+        return await send_static("favicon.ico")  # type: ignore[misc]
+
     from . import api_users, routes
 
     routes.register(quart)
