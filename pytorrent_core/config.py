@@ -270,7 +270,8 @@ CORE_SETTINGS: tuple[Setting, ...] = (
     Setting("session.lifetime_hours", "PYTORRENT_SESSION_LIFETIME_HOURS", 24 * 7,
             parse_int(1, 24 * 365), "Hours a login session lasts."),
     Setting("proxy_fix.enable", "PYTORRENT_PROXY_FIX_ENABLE", False, parse_bool,
-            "Believe X-Forwarded-For/Proto/Host/Port/Prefix from trusted proxies."),
+            "Believe X-Forwarded-Proto/Host/Port/Prefix from trusted proxies. "
+            "X-Forwarded-For from a trusted proxy gives the client address either way."),
     Setting("rtorrent.poll_interval", "PYTORRENT_RTORRENT_POLL_INTERVAL", 1.0,
             parse_seconds(0.2, 60), "Seconds between two polls of a watched profile's "
             "rTorrent. pyTorrent waits longer when a poll is costly (large lists) and backs "

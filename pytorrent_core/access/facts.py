@@ -71,8 +71,11 @@ class RequestFacts:
     raw_host: str  # Host header exactly as received (lower-cased)
     host: str  # effective host: X-Forwarded-Host when proxy-fix applies
     scheme: str  # effective scheme
-    client: str | None  # effective client address
+    client: str | None  # effective client address: see client_address()
     prefix: str = ""  # X-Forwarded-Prefix when proxy-fix applies
+    # The client address may stand for many users: it is unknown, or a trusted
+    # proxy's own (a proxy that adds no X-Forwarded-For, or a host in a trusted range).
+    client_shared: bool = False
     cookies: Mapping[str, str] = field(default_factory=dict)
     socket_auth: Mapping[str, Any] | None = None
 
@@ -108,6 +111,46 @@ class RequestFacts:
     @property
     def is_api(self) -> bool:
         return self.path.startswith("/api/")
+
+
+_HOP_WITH_PORT = re.compile(r"^\[([^\]]+)\](?::\d{1,5})?$|^([0-9.]+):\d{1,5}$")
+
+
+def _hop(entry: str) -> str | None:
+    """One ``X-Forwarded-For`` entry as plain IP text, or ``None`` when it is no address.
+
+    Some proxies write the port too: ``192.0.2.1:5678``, ``[2001:db8::1]:5678``.
+    """
+    text = entry.strip()
+    ported = _HOP_WITH_PORT.match(text)
+    if ported:
+        text = ported.group(1) or ported.group(2)
+    return normalise_ip(text)
+
+
+def client_address(peer: str | None, forwarded_for: list[str],
+                   trusted: TrustedNetworks) -> str | None:
+    """The client a request came from, for throttles and logs.
+
+    Each proxy appends the address it received the request from, so an entry is
+    only as good as the proxy that wrote it. Walk back from the TCP peer, from the
+    right of the last ``X-Forwarded-For`` line to the left of the first, while the
+    hop is a trusted proxy: the first untrusted hop is the client; whatever is left
+    of it the client wrote itself. A malformed entry ends the walk at the last good
+    hop; when every hop is trusted, the leftmost is the client.
+    """
+    client = peer
+    if not trusted.contains(peer):
+        return client
+    for line in reversed(forwarded_for):
+        for entry in reversed(line.split(",")):
+            hop = _hop(entry)
+            if hop is None:
+                return client
+            client = hop
+            if not trusted.contains(hop):
+                return client
+    return client
 
 
 def _first_forwarded(headers: Headers, name: str) -> str | None:
@@ -155,13 +198,11 @@ def facts_from_scope(
     if scheme in ("ws", "wss"):
         scheme = "https" if scheme == "wss" else "http"
     host = raw_host
-    effective_client = peer
     prefix = ""
+    # X-Forwarded-For from a trusted peer is read with or without proxy-fix: it
+    # changes only who the throttles and logs see, never an origin or a URL.
+    effective_client = client_address(peer, headers.getlist("x-forwarded-for"), trusted)
     if proxy_fix and peer_trusted:
-        forwarded_for = headers.get("x-forwarded-for")
-        if forwarded_for:
-            # The nearest hop the trusted proxy saw is the last entry.
-            effective_client = normalise_ip(forwarded_for.split(",")[-1]) or peer
         scheme = (_first_forwarded(headers, "x-forwarded-proto") or scheme).lower()
         forwarded_host = _first_forwarded(headers, "x-forwarded-host")
         if forwarded_host:
@@ -186,6 +227,7 @@ def facts_from_scope(
         scheme=scheme,
         client=effective_client,
         prefix=prefix,
+        client_shared=effective_client is None or trusted.contains(effective_client),
         cookies=cookies,
         socket_auth=socket_auth,
     )

@@ -9,6 +9,12 @@ Two counters decide, both over a sliding window:
   addresses this user has signed in from before, so an attacker elsewhere
   cannot keep a real user out for long.
 
+When the address may stand for many users (a trusted proxy's own address, as
+behind a proxy that adds no ``X-Forwarded-For``, or no address at all), the
+address counter is kept per address and username, so one user's failures do
+not lock out everyone behind that proxy, and such an address never earns the
+"signed in from here before" exemption.
+
 Every attempt counts as a failure from the moment it starts and is forgiven
 when it succeeds, so a burst of parallel requests cannot slip past the limit
 while the password hashes are being checked. Nothing touches the database; the
@@ -67,6 +73,7 @@ class Attempt:
 
     address: str
     username: str
+    shared: bool = False  # the address may stand for many users
     retry_after: int | None = None
     serial: int = 0
     undo: dict[str, _Undo] = field(default_factory=dict)
@@ -109,10 +116,17 @@ class LoginThrottle:
 
     # ------------------------------------------------------------ public
 
-    def begin(self, client: str | None, username: str) -> Attempt:
-        """Start an attempt: refuse it while locked out, otherwise count it as failed."""
+    def begin(self, client: str | None, username: str, *, shared: bool = False) -> Attempt:
+        """Start an attempt: refuse it while locked out, otherwise count it as failed.
+
+        ``shared``: the client address may stand for many users (``RequestFacts.client_shared``).
+        """
         now = self.clock()
-        attempt = Attempt(client_key(client), username_key(username))
+        user = username_key(username)
+        address = client_key(client)
+        if shared:
+            address = f"{address} {user}"
+        attempt = Attempt(address, user, shared)
         counted = self._counted_by_username(attempt, now)
         waits = [self._remaining(self._addresses.get(attempt.address), now)]
         if counted:
@@ -149,12 +163,15 @@ class LoginThrottle:
             counter.failures = [entry for entry in counter.failures
                                 if entry[1] != attempt.serial
                                 and (kind == "username" or entry[2] != attempt.username)]
-        known = self._known.setdefault(attempt.username, {})
-        known[attempt.address] = now + KNOWN_ADDRESS_DAYS * 86400
+        if not attempt.shared:
+            known = self._known.setdefault(attempt.username, {})
+            known[attempt.address] = now + KNOWN_ADDRESS_DAYS * 86400
 
     # ------------------------------------------------------------ internals
 
     def _counted_by_username(self, attempt: Attempt, now: float) -> bool:
+        if attempt.shared:
+            return True
         until = self._known.get(attempt.username, {}).get(attempt.address)
         return until is None or until <= now
 

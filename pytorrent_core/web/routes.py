@@ -103,7 +103,7 @@ async def _authenticate(username: str, password: str) -> tuple[User | None, Atte
     state = _state()
     services = state["services"]
     throttle: LoginThrottle = state["throttle"]
-    attempt = throttle.begin(g.facts.client, username)
+    attempt = throttle.begin(g.facts.client, username, shared=g.facts.client_shared)
     if attempt.refused:
         return None, attempt
     user = await services.plugins.authenticate(username, password, g.facts, services)
