@@ -157,6 +157,22 @@ def parse_header_name(value: Any) -> str:
     return text
 
 
+PROXY_SECRET_MIN_LENGTH = 16
+
+
+def parse_proxy_secret(value: Any) -> str | None:
+    """Nothing throttles guesses at this header, so a short secret would not hold for long;
+    a header value must also survive every proxy unchanged: printable ASCII, no spaces."""
+    text = parse_str(value)
+    if not text:
+        return None
+    if len(text) < PROXY_SECRET_MIN_LENGTH or not all("!" <= ch <= "~" for ch in text):
+        raise ValueProblem(
+            f"expected at least {PROXY_SECRET_MIN_LENGTH} printable ASCII characters without "
+            "spaces, for example the output of `openssl rand -hex 32`")
+    return text
+
+
 def parse_provider_name(value: Any) -> str:
     text = parse_str(value).lower()
     if not text or not all(ch.isalnum() or ch in "-_" for ch in text):
@@ -259,6 +275,14 @@ CORE_SETTINGS: tuple[Setting, ...] = (
     Setting("auth.trusted_proxies", "PYTORRENT_AUTH_TRUSTED_PROXIES", _PRIVATE_NETWORKS,
             parse_list(parse_network), "Peers (IP or CIDR) whose identity and forwarded "
             "headers are believed. Default: loopback and private ranges."),
+    Setting("auth.proxy_secret", "PYTORRENT_AUTH_PROXY_SECRET", None, parse_proxy_secret,
+            "Shared secret the reverse proxy must send in auth.proxy_secret_header; when set, "
+            "identity headers without it are ignored (tinyauth and proxy providers). "
+            "Default: unset, any trusted proxy is believed.", secret=True),
+    Setting("auth.proxy_secret_header", "PYTORRENT_AUTH_PROXY_SECRET_HEADER",
+            "X-PyTorrent-Proxy-Secret", parse_header_name,
+            "Header that carries auth.proxy_secret; the proxy must set it, replacing any "
+            "the client sent."),
     Setting("auth.bypass_hosts", "PYTORRENT_AUTH_BYPASS_HOSTS", (), parse_list(parse_bypass_host),
             "Direct-IP Host values (host or host:port) that skip pyTorrent auth. "
             "Private networks only; never a public hostname.",

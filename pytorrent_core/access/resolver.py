@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import logging
 import time
 from collections.abc import Callable
@@ -57,7 +58,11 @@ class Resolver:
         self.bypass_hosts = frozenset(self.settings.auth_bypass_hosts)
         self.user_header = self.settings.auth_proxy_user_header
         self.user_header_key = self.user_header.lower()
-        self._last_untrusted_warning = 0.0
+        secret = self.settings.auth_proxy_secret
+        self.proxy_secret = secret.encode() if secret else None
+        self.secret_header = self.settings.auth_proxy_secret_header
+        self.secret_header_key = self.secret_header.lower()
+        self._last_warning: dict[str, float] = {}
         self.token_throttle = TokenThrottle()
 
     async def resolve(self, facts: RequestFacts) -> Resolution:
@@ -106,7 +111,9 @@ class Resolver:
     def _bypass_applies(self, facts: RequestFacts) -> bool:
         if facts.raw_host not in self.bypass_hosts:
             return False
-        if facts.forwarded or self.user_header_key in facts.header_map:
+        headers = facts.header_map
+        if (facts.forwarded or self.user_header_key in headers
+                or self.secret_header_key in headers):
             return False
         return not is_public(facts.peer)
 
@@ -119,12 +126,9 @@ class Resolver:
         return Resolution(await self.principal_for(user, "bypass"))
 
     async def _by_provider(self, facts: RequestFacts) -> Resolution:
-        if not facts.peer_trusted:
-            if self.user_header_key in facts.header_map:
-                self._warn_untrusted(facts)
-            return Resolution(None, "untrusted_peer",
-                              f"identity headers are only accepted from trusted proxies; "
-                              f"this request came from {facts.peer}")
+        refused = self._unvouched(facts)
+        if refused is not None:
+            return refused
         identity = await self.services.plugins.identify(facts, self.settings)
         if identity is None:
             return Resolution(None, "no_identity",
@@ -146,6 +150,30 @@ class Resolver:
         if not user.active:
             return Resolution(None, "inactive_user", "this user is deactivated")
         return Resolution(await self.principal_for(user, "provider"))
+
+    def _unvouched(self, facts: RequestFacts) -> Resolution | None:
+        """Identity headers count only from a trusted proxy, with the shared secret if set."""
+        claims = self.user_header_key in facts.header_map
+        if not facts.peer_trusted:
+            if claims:
+                self._warn_sampled(
+                    "untrusted", "ignored %s header from %s: not in auth.trusted_proxies "
+                    "(PYTORRENT_AUTH_TRUSTED_PROXIES); add the proxy's address if it is yours",
+                    self.user_header, facts.peer)
+            return Resolution(None, "untrusted_peer",
+                              f"identity headers are only accepted from trusted proxies; "
+                              f"this request came from {facts.peer}")
+        if self.proxy_secret is not None and not self._carries_secret(facts, self.proxy_secret):
+            if claims:
+                self._warn_sampled(
+                    "secret", "ignored %s header from %s: the %s header is missing or wrong "
+                    "(PYTORRENT_AUTH_PROXY_SECRET); make the proxy set it", self.user_header,
+                    facts.peer, self.secret_header)
+            return Resolution(None, "untrusted_peer",
+                              "identity headers are only accepted from trusted proxies that "
+                              "send the shared secret (PYTORRENT_AUTH_PROXY_SECRET); this "
+                              f"request from {facts.peer} had none or a wrong one")
+        return None
 
     async def _needs_sync(self, user: User, identity: Identity) -> bool:
         """Cheap (cached) check whether provisioning would change this user."""
@@ -180,11 +208,19 @@ class Resolver:
                              token_id: int | None = None) -> Principal:
         return await self.cache.principal(user, via, token_id)  # type: ignore[arg-type]
 
-    def _warn_untrusted(self, facts: RequestFacts) -> None:
+    def _carries_secret(self, facts: RequestFacts, secret: bytes) -> bool:
+        """Exactly one secret header, equal to the secret (compared in constant time).
+
+        One line only: several would let a client try many guesses per request.
+        """
+        values = facts.headers.getlist(self.secret_header)
+        return len(values) == 1 and hmac.compare_digest(
+            values[0].encode("utf-8", "replace"), secret)
+
+    def _warn_sampled(self, kind: str, message: str, *args: object) -> None:
+        """Log a warning of this kind at most once a minute: clients may repeat it often."""
         moment = time.monotonic()
-        if moment - self._last_untrusted_warning >= UNTRUSTED_WARNING_INTERVAL:
-            self._last_untrusted_warning = moment
-            log.warning(
-                "ignored %s header from %s: not in auth.trusted_proxies "
-                "(PYTORRENT_AUTH_TRUSTED_PROXIES); add the proxy's address if it is yours",
-                self.user_header, facts.peer)
+        if moment - self._last_warning.get(kind, float("-inf")) \
+                >= UNTRUSTED_WARNING_INTERVAL:
+            self._last_warning[kind] = moment
+            log.warning(message, *args)
