@@ -194,7 +194,40 @@ def public_networks(networks: tuple[str, ...]) -> list[str]:
     return wide
 
 
-def warn_if_open(settings: Settings, host: str) -> None:
+def private_ranges(networks: tuple[str, ...]) -> list[str]:
+    """The networks in ``networks`` that span several private-network hosts.
+
+    Loopback is left out: only processes on this machine can use it.
+    """
+    ranges = []
+    for text in networks:
+        network = ipaddress.ip_network(text, strict=False)
+        if network.num_addresses > 1 and not network.is_loopback and (
+                network.is_private or network.is_link_local):
+            ranges.append(text)
+    return ranges
+
+
+def open_to_private_networks(settings: Settings, plugins: AuthPlugins) -> str | None:
+    """Why any private-network host can assert identity, or ``None`` when it cannot.
+
+    That is so with an external provider, trusted proxies spanning private ranges
+    (the default) and no shared secret.
+    """
+    if (not settings.auth_enable or settings.auth_proxy_secret
+            or not plugins.provider_info(settings)["external"]):
+        return None
+    ranges = private_ranges(tuple(settings.auth_trusted_proxies))
+    if not ranges:
+        return None
+    return (f"auth.trusted_proxies (PYTORRENT_AUTH_TRUSTED_PROXIES) includes private "
+            f"ranges ({', '.join(ranges)}): any host on those networks can assert "
+            f"identity with a {settings.auth_proxy_user_header} header. Narrow "
+            "PYTORRENT_AUTH_TRUSTED_PROXIES to your reverse proxy's address or set "
+            "PYTORRENT_AUTH_PROXY_SECRET")
+
+
+def warn_if_open(settings: Settings, host: str, plugins: AuthPlugins | None = None) -> None:
     """Log the legal-but-dangerous settings a server is about to run with."""
     wide = public_networks(tuple(settings.auth_trusted_proxies))
     if settings.auth_enable and wide:
@@ -202,6 +235,9 @@ def warn_if_open(settings: Settings, host: str) -> None:
             "auth.trusted_proxies (PYTORRENT_AUTH_TRUSTED_PROXIES) includes public addresses "
             "(%s): identity and forwarded headers from there are believed. List only your "
             "reverse proxy's address; see `pytorrent auth doctor`.", ", ".join(wide))
+    private = open_to_private_networks(settings, plugins) if plugins is not None else None
+    if private:
+        log.warning("%s; see `pytorrent auth doctor`.", private)
     if "*" in settings.server_allowed_hosts:
         log.warning(
             "server.allowed_hosts (PYTORRENT_ALLOWED_HOSTS) is *: pyTorrent answers to any "

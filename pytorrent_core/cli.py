@@ -94,7 +94,7 @@ def serve(obj: Context, config: str | None, host: str | None, port: int | None,
     port = port or settings.server_port
     logging.basicConfig(level=log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
     run_async(preflight(settings, plugins))
-    warn_if_open(settings, host)
+    warn_if_open(settings, host, plugins)
     app = create_app(settings, plugins)
     # Above info the access log prints nothing, yet uvicorn would gather each line's fields.
     uvicorn.run(app, host=host, port=port, log_level=log_level, lifespan="on",

@@ -12,7 +12,7 @@ import stat
 from dataclasses import dataclass
 from typing import Literal
 
-from .bootstrap import public_networks
+from .bootstrap import open_to_private_networks, public_networks
 from .config import Settings
 from .models import BUILTIN_ADMIN
 from .plugins import AuthPlugins, installed_providers
@@ -51,6 +51,12 @@ def check_settings(settings: Settings, plugins: AuthPlugins) -> list[Finding]:
             add("error", f"PYTORRENT_AUTH_TRUSTED_PROXIES includes public addresses "
                          f"({', '.join(wide)}): anyone there can claim any user with a "
                          f"{header} header; list only your proxy's address")
+        private = open_to_private_networks(settings, plugins)
+        if private:
+            add("warn", private)
+        if settings.auth_proxy_secret:
+            add("ok", f"identity headers also need the {settings.auth_proxy_secret_header} "
+                      "header with the shared secret (PYTORRENT_AUTH_PROXY_SECRET)")
         if settings.auth_proxy_auto_create:
             role = settings.auth_proxy_auto_create_role
             if role == "admin":

@@ -1,5 +1,6 @@
-"""PYTORRENT_AUTH_PROXY_SECRET: identity headers count only with the proxy's shared secret
-(hardening)."""
+"""PYTORRENT_AUTH_PROXY_SECRET: identity headers count only with the proxy's shared secret;
+any private-network host could otherwise assert identity, which start-up and
+`pytorrent auth doctor` say (hardening)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ import socketio
 import uvicorn
 from werkzeug.datastructures import Headers
 
+from pytorrent_core.bootstrap import warn_if_open
 from pytorrent_core.config import ConfigError
 from pytorrent_core.testing import (
     environment,
@@ -187,3 +189,70 @@ def test_config_show_masks_the_secret(tmp_path: Path) -> None:
     assert 'auth.proxy_secret_header = "X-PyTorrent-Proxy-Secret"' in shown.stdout
     as_json = cli(tmp_path, env(), "config", "show", "--json")
     assert SECRET not in shown.stdout + shown.stderr + as_json.stdout + as_json.stderr
+
+
+# ---------------------------------------------------------------- warnings
+
+
+OPEN = ("includes private ranges ({ranges}): any host on those networks can assert identity "
+        "with a Remote-User header. Narrow PYTORRENT_AUTH_TRUSTED_PROXIES to your reverse "
+        "proxy's address or set PYTORRENT_AUTH_PROXY_SECRET")
+DEFAULT_RANGES = "10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16, fc00::/7"
+
+
+@pytest.mark.parametrize(("config", "ranges"), [
+    (env(PYTORRENT_AUTH_PROXY_SECRET=""), DEFAULT_RANGES),
+    (env("tinyauth", PYTORRENT_AUTH_PROXY_SECRET=""), DEFAULT_RANGES),
+    (env(PYTORRENT_AUTH_PROXY_SECRET="", PYTORRENT_AUTH_TRUSTED_PROXIES="172.18.0.0/16"),
+     "172.18.0.0/16"),
+    (env(), None),  # the secret is set
+    (env(PYTORRENT_AUTH_PROXY_SECRET="", PYTORRENT_AUTH_TRUSTED_PROXIES="10.0.0.2,::1"),
+     None),  # only the proxy's address (and loopback)
+    ({}, None),  # local sign-in reads no identity header
+    ({"PYTORRENT_AUTH_ENABLE": "false"}, None),
+])
+def test_start_up_and_doctor_warn_when_any_private_host_can_assert_identity(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture, config: dict[str, str],
+        ranges: str | None) -> None:
+    settings, plugins = load_for_test(tmp_path, config)
+    with caplog.at_level(logging.WARNING, logger="pytorrent"):
+        warn_if_open(settings, "127.0.0.1", plugins)
+    warned = [r.getMessage() for r in caplog.records if "private ranges" in r.getMessage()]
+    doctor = cli(tmp_path, config, "auth", "doctor")
+    assert doctor.returncode == 0, doctor.stdout + doctor.stderr  # a warning, not an error
+    flagged = [line for line in doctor.stdout.splitlines() if "private ranges" in line]
+    if ranges is None:
+        assert warned == [] and flagged == []
+        return
+    assert warned == [f"auth.trusted_proxies (PYTORRENT_AUTH_TRUSTED_PROXIES) "
+                      f"{OPEN.format(ranges=ranges)}; see `pytorrent auth doctor`."]
+    assert flagged == [f"WARN  auth.trusted_proxies (PYTORRENT_AUTH_TRUSTED_PROXIES) "
+                       f"{OPEN.format(ranges=ranges)}"]
+
+
+@pytest.mark.parametrize(("secret", "warns"), [("", True), (SECRET, False)])
+def test_serve_logs_it_at_start(clean_env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                caplog: pytest.LogCaptureFixture, secret: str,
+                                warns: bool) -> None:
+    from click.testing import CliRunner
+
+    from pytorrent_core.cli import main
+
+    monkeypatch.setattr(uvicorn, "run", lambda app, **options: None)
+    for name, value in {**env(PYTORRENT_AUTH_PROXY_SECRET=secret),
+                        "PYTORRENT_DATA_DIR": str(tmp_path / "data")}.items():
+        monkeypatch.setenv(name, value)
+    with caplog.at_level(logging.WARNING, logger="pytorrent"):
+        result = CliRunner().invoke(main, ["serve", "--host", "127.0.0.1"])
+    assert result.exit_code == 0, result.output
+    warned = [r.getMessage() for r in caplog.records if "private ranges" in r.getMessage()]
+    assert len(warned) == (1 if warns else 0)
+    assert SECRET not in caplog.text + result.output
+
+
+def test_doctor_says_when_the_secret_is_required(tmp_path: Path) -> None:
+    doctor = cli(tmp_path, env(), "auth", "doctor")
+    assert doctor.returncode == 0
+    assert ("ok    identity headers also need the X-PyTorrent-Proxy-Secret header with the "
+            "shared secret (PYTORRENT_AUTH_PROXY_SECRET)") in doctor.stdout
+    assert SECRET not in doctor.stdout + doctor.stderr
