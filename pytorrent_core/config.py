@@ -233,6 +233,23 @@ CORE_SETTINGS: tuple[Setting, ...] = (
     Setting("server.secret_key", "PYTORRENT_SECRET_KEY", None, parse_optional_str,
             "Key that signs session cookies. Default: generated once and kept in "
             "the data folder (mode 0600).", secret=True),
+    Setting("server.max_connections", "PYTORRENT_SERVER_MAX_CONNECTIONS", 1000,
+            parse_int(10, 1_000_000), "Connections `pytorrent serve` serves at once, idle "
+            "ones and each browser tab's Socket.IO connection included; a request beyond "
+            "them gets 503. Each takes a file descriptor: the open-files limit is raised to "
+            "fit where the system allows, with a warning where it does not."),
+    Setting("server.max_header_bytes", "PYTORRENT_SERVER_MAX_HEADER_BYTES", 32 * 1024,
+            parse_int(4096, 1024 * 1024), "Largest request head (request line and headers, "
+            "cookies included) in bytes; a larger one gets 431."),
+    Setting("server.max_headers", "PYTORRENT_SERVER_MAX_HEADERS", 100, parse_int(16, 10_000),
+            "Most headers one request may carry; more get 431."),
+    Setting("server.header_timeout", "PYTORRENT_SERVER_HEADER_TIMEOUT", 10.0,
+            parse_seconds(0.5, 3600), "Seconds a client has to send a whole request head (from "
+            "connecting, or from its first byte on a kept-alive connection); a request body "
+            "gets as long plus a second for every 500 bytes it brings. Past that the "
+            "connection is closed."),
+    Setting("server.keepalive_timeout", "PYTORRENT_SERVER_KEEPALIVE_TIMEOUT", 5,
+            parse_int(1, 3600), "Seconds an idle connection stays open for a next request."),
     Setting("database.path", "PYTORRENT_DB_PATH", None, parse_optional_str,
             "SQLite database file. Default: pytorrent.db in the data folder.",
             example="/var/lib/pytorrent/pytorrent.db"),

@@ -1,0 +1,323 @@
+"""Server limits under `pytorrent serve` (hardening, finding 3).
+
+Request heads are bounded in size and header count (431), unfinished requests and
+idle connections are closed, and the number of connections is capped (503). Each
+answer that refuses names the setting to change.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import select
+import socket
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+import pytest
+from click.testing import CliRunner
+
+from pytorrent_core.cli import main
+from pytorrent_core.storage import Store
+from pytorrent_core.testing import ServerProcess, issue_token, settled_admin
+from pytorrent_core.web.protocol import LimitedHttpToolsProtocol
+
+pytestmark = pytest.mark.server
+
+T = TypeVar("T")
+QUICK = {  # short timeouts, a connection cap under the 300 of the slow-client test
+    "PYTORRENT_SERVER_HEADER_TIMEOUT": "0.5",
+    "PYTORRENT_SERVER_KEEPALIVE_TIMEOUT": "1",
+    "PYTORRENT_SERVER_MAX_CONNECTIONS": "250",
+    "PYTORRENT_RTORRENT_TIMEOUT": "1.5",
+}
+DEADLINE = 10.0
+
+
+@dataclass
+class Served:
+    server: ServerProcess
+    token: str
+
+    @property
+    def port(self) -> int:
+        return self.server.port
+
+    def client(self, **options: Any) -> httpx.Client:
+        return httpx.Client(base_url=self.server.url, timeout=DEADLINE,
+                            headers={"Authorization": f"Bearer {self.token}"}, **options)
+
+    def add_profile(self, name: str, url: str) -> int:
+        async def add(store: Store) -> int:
+            return (await store.create_profile(name, url)).id
+
+        return with_store(self.server, add)
+
+
+def with_store(server: ServerProcess, work: Callable[[Store], Awaitable[T]]) -> T:
+    async def run() -> T:
+        store = Store.from_url(server.database_url)
+        try:
+            return await work(store)
+        finally:
+            await store.close()
+
+    return asyncio.run(run())
+
+
+@contextlib.contextmanager
+def serve(root: Path, env: dict[str, str]) -> Iterator[Served]:
+    """`pytorrent serve` with an API token of the built-in admin (past its first sign-in)."""
+
+    async def admin_token(store: Store) -> str:
+        return await issue_token(store, (await settled_admin(store)).id)
+
+    with ServerProcess(root, env) as server:
+        yield Served(server, with_store(server, admin_token))
+
+
+@pytest.fixture(scope="module")
+def quick(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    with serve(tmp_path_factory.mktemp("quick"), QUICK) as served:
+        yield served
+
+
+@pytest.fixture(scope="module")
+def default(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    """Default limits and timeouts, but at most 10 connections."""
+    with serve(tmp_path_factory.mktemp("default"),
+               {"PYTORRENT_SERVER_MAX_CONNECTIONS": "10"}) as served:
+        yield served
+
+
+# ------------------------------------------------------------------ raw HTTP
+
+
+def head(path: str = "/api/health", extra: bytes = b"", method: str = "GET") -> bytes:
+    return f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n".encode() + extra
+
+
+def read_to_eof(sock: socket.socket, deadline: float = DEADLINE) -> bytes:
+    """Everything the server sends until it closes; fails if it does not close in time."""
+    end = time.monotonic() + deadline
+    chunks = []
+    while True:
+        remaining = end - time.monotonic()
+        if remaining <= 0:
+            raise AssertionError(f"the server kept the connection open for {deadline} s")
+        sock.settimeout(remaining)
+        try:
+            chunk = sock.recv(65536)
+        except TimeoutError:
+            continue
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
+
+
+def read_response(sock: socket.socket) -> bytes:
+    """One response with a Content-Length body, leaving the connection open."""
+    sock.settimeout(DEADLINE)
+    data = b""
+
+    def more() -> bytes:
+        chunk = sock.recv(65536)
+        assert chunk, "the server closed the connection mid-answer"
+        return chunk
+
+    while b"\r\n\r\n" not in data:
+        data += more()
+    head_part, _, body = data.partition(b"\r\n\r\n")
+    length = next(int(line.split(b":", 1)[1]) for line in head_part.split(b"\r\n")
+                  if line.lower().startswith(b"content-length:"))
+    while len(body) < length:
+        body += more()
+    return head_part + b"\r\n\r\n" + body
+
+
+def exchange(port: int, data: bytes) -> bytes:
+    with socket.create_connection(("127.0.0.1", port), timeout=DEADLINE) as sock:
+        sock.sendall(data)
+        return read_to_eof(sock)
+
+
+def status_of(answer: bytes) -> int:
+    assert answer.startswith(b"HTTP/1.1 "), answer[:200]
+    return int(answer.split(b" ", 2)[1])
+
+
+def until(condition: Callable[[], Any], deadline: float = DEADLINE) -> Any:
+    end = time.monotonic() + deadline
+    while True:
+        result = condition()
+        if result or time.monotonic() > end:
+            return result
+        time.sleep(0.05)
+
+
+# ------------------------------------------------------------------ request heads
+
+
+def test_a_64_kib_header_gets_431_naming_the_setting(quick: Served) -> None:
+    answer = exchange(quick.port, head(extra=b"X-Big: " + b"a" * 65536 + b"\r\n\r\n"))
+    assert status_of(answer) == 431
+    assert b"PYTORRENT_SERVER_MAX_HEADER_BYTES" in answer
+
+
+def test_a_1_mib_cookie_gets_431(quick: Served) -> None:
+    answer = exchange(quick.port, head(extra=b"Cookie: a=" + b"b" * (1 << 20) + b"\r\n\r\n"))
+    assert status_of(answer) == 431
+    assert b"clear this site's cookies" in answer
+
+
+def test_an_endless_header_is_cut_short(quick: Served) -> None:
+    answer = exchange(quick.port, head(extra=b"X-Endless: " + b"a" * (1 << 20)))
+    assert status_of(answer) == 431  # from the bytes received, not the header timeout's 408
+
+
+@pytest.mark.parametrize("count", [20_000, 101])
+def test_too_many_headers_get_431(quick: Served, count: int) -> None:
+    headers = b"".join(b"X-%d: a\r\n" % i for i in range(count))
+    answer = exchange(quick.port, head(extra=headers + b"\r\n"))
+    assert status_of(answer) == 431
+    assert b"PYTORRENT_SERVER_MAX_HEADERS" in answer
+
+
+def test_a_browser_sized_head_is_served(quick: Served) -> None:
+    cookies = "; ".join(f"app{i}=" + "c" * 380 for i in range(40))  # 40 apps' cookies, ~16 kB
+    headers = {f"X-Extra-{i}": "v" for i in range(90)}
+    with quick.client() as client:
+        reply = client.get("/api/health", headers={"Cookie": cookies, **headers})
+    assert reply.status_code == 200
+
+
+# ------------------------------------------------------------------ slow and idle clients
+
+
+def test_a_half_sent_head_is_closed_after_the_header_timeout(quick: Served) -> None:
+    with socket.create_connection(("127.0.0.1", quick.port)) as sock:
+        sock.sendall(head())
+        answer = read_to_eof(sock, deadline=5)
+    assert status_of(answer) == 408
+    assert b"PYTORRENT_SERVER_HEADER_TIMEOUT" in answer
+
+
+def test_a_connection_that_sends_nothing_is_closed(quick: Served) -> None:
+    with socket.create_connection(("127.0.0.1", quick.port)) as sock:
+        assert read_to_eof(sock, deadline=5) == b""
+
+
+def test_a_stalled_body_is_closed(quick: Served) -> None:
+    with socket.create_connection(("127.0.0.1", quick.port)) as sock:
+        sock.sendall(head("/api/auth/login", b"Content-Type: application/json\r\n"
+                                             b"Content-Length: 100\r\n\r\n{", method="POST"))
+        assert read_to_eof(sock, deadline=5) == b""  # not Quart's 60 s body timeout
+
+
+def test_a_trickling_body_is_closed(quick: Served) -> None:
+    with socket.create_connection(("127.0.0.1", quick.port)) as sock:
+        sock.sendall(head("/api/auth/login", b"Content-Type: application/json\r\n"
+                                             b"Content-Length: 1000\r\n\r\n", method="POST"))
+        end = time.monotonic() + 5
+        while not select.select([sock], [], [], 0.05)[0]:  # a byte every 50 ms until closed
+            assert time.monotonic() < end, "a body sent a byte at a time was kept open"
+            sock.sendall(b" ")
+        assert read_to_eof(sock) == b""
+
+
+def test_an_idle_keep_alive_connection_is_closed(quick: Served) -> None:
+    with socket.create_connection(("127.0.0.1", quick.port)) as sock:
+        sock.sendall(head(extra=b"\r\n"))
+        assert status_of(read_response(sock)) == 200
+        assert read_to_eof(sock, deadline=4) == b""  # uvicorn's default would be 5 s
+
+
+def test_300_slow_clients_do_not_keep_others_out(quick: Served) -> None:
+    slow = []
+    try:
+        for i in range(300):
+            sock = socket.create_connection(("127.0.0.1", quick.port))
+            if i % 2:
+                sock.sendall(head())  # half a request; the other half send nothing
+            slow.append(sock)
+
+        def health() -> bool:
+            try:
+                return httpx.get(f"{quick.server.url}/api/health", timeout=2).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        assert until(health, deadline=5)
+        for sock in slow:  # every one of them was closed by the server
+            read_to_eof(sock, deadline=5)
+    finally:
+        for sock in slow:
+            sock.close()
+
+
+def test_a_slow_answer_is_not_cut_by_the_timeouts(quick: Served) -> None:
+    with socket.socket() as silent:  # accepts connections, never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        profile = quick.add_profile("silent", f"scgi://127.0.0.1:{silent.getsockname()[1]}")
+        with quick.client() as client:
+            started = time.monotonic()
+            reply = client.get(f"/api/profiles/{profile}/status")
+            took = time.monotonic() - started
+    assert reply.status_code == 200
+    assert reply.json()["connected"] is False
+    assert took > 1.2  # the 1.5 s rTorrent timeout, past the header and keep-alive ones
+
+
+def test_past_the_connection_cap_requests_get_503_naming_the_setting(default: Served) -> None:
+    idle = [socket.create_connection(("127.0.0.1", default.port)) for _ in range(10)]
+    try:
+        answer = exchange(default.port, head(extra=b"\r\n"))
+        assert status_of(answer) == 503
+        assert b"PYTORRENT_SERVER_MAX_CONNECTIONS" in answer
+    finally:
+        for sock in idle:
+            sock.close()
+    assert until(lambda: httpx.get(f"{default.server.url}/api/health").status_code == 200)
+
+
+# ------------------------------------------------------------------ settings
+
+
+@pytest.mark.parametrize(("env", "value", "allowed"), [
+    ("PYTORRENT_SERVER_MAX_HEADER_BYTES", "lots", "from 4096 to 1048576"),
+    ("PYTORRENT_SERVER_MAX_HEADERS", "0", "from 16 to 10000"),
+    ("PYTORRENT_SERVER_HEADER_TIMEOUT", "0", "of seconds from 0.5 to 3600"),
+    ("PYTORRENT_SERVER_KEEPALIVE_TIMEOUT", "-5", "from 1 to 3600"),
+    ("PYTORRENT_SERVER_MAX_CONNECTIONS", "1.5", "from 10 to 1000000"),
+])
+def test_a_bad_limit_stops_start_up_naming_it(clean_env: Path, monkeypatch: pytest.MonkeyPatch,
+                                              env: str, value: str, allowed: str) -> None:
+    monkeypatch.setenv(env, value)
+    result = CliRunner().invoke(main, ["serve"])
+    assert result.exit_code == 1
+    expected = "a number" if "seconds" in allowed else "a whole number"
+    assert f'{env}="{value}" (environment): expected {expected} {allowed}' in result.output
+
+
+def test_serve_hands_the_limits_to_uvicorn(clean_env: Path,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    import uvicorn
+
+    calls: list[dict[str, Any]] = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: calls.append(kw))
+    monkeypatch.setenv("PYTORRENT_SERVER_KEEPALIVE_TIMEOUT", "7")
+    monkeypatch.setenv("PYTORRENT_SERVER_MAX_HEADERS", "50")
+    assert CliRunner().invoke(main, ["serve"]).exit_code == 0
+    [call] = calls
+    protocol = call["http"]
+    assert issubclass(protocol, LimitedHttpToolsProtocol)
+    assert (protocol.limits.max_headers, protocol.limits.max_header_bytes,
+            protocol.limits.max_connections) == (50, 32768, 1000)
+    assert call["timeout_keep_alive"] == 7
+    assert "limit_concurrency" not in call  # the protocol counts, and names the setting
+
