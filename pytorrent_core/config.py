@@ -243,6 +243,10 @@ CORE_SETTINGS: tuple[Setting, ...] = (
             "cookies included) in bytes; a larger one gets 431."),
     Setting("server.max_headers", "PYTORRENT_SERVER_MAX_HEADERS", 100, parse_int(16, 10_000),
             "Most headers one request may carry; more get 431."),
+    Setting("server.max_body_bytes", "PYTORRENT_SERVER_MAX_BODY_BYTES", 32 * 1024 * 1024,
+            parse_int(64 * 1024, 1024 * 1024 * 1024), "Largest request body in bytes: the "
+            ".torrent files of one add. Every other request may send 1 MiB at most (or this, "
+            "if smaller); a larger body gets 413."),
     Setting("server.header_timeout", "PYTORRENT_SERVER_HEADER_TIMEOUT", 10.0,
             parse_seconds(0.5, 3600), "Seconds a client has to send a whole request head (from "
             "connecting, or from its first byte on a kept-alive connection); a request body "

@@ -1,14 +1,15 @@
 """Server limits under `pytorrent serve` (hardening, finding 3).
 
-Request heads are bounded in size and header count (431), unfinished requests and
-idle connections are closed, and the number of connections is capped (503). Each
-answer that refuses names the setting to change.
+Request heads are bounded in size and header count (431), bodies in size (413),
+unfinished requests and idle connections are closed, and the number of connections
+is capped (503). Each answer that refuses names the setting to change.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import select
 import socket
 import time
@@ -20,6 +21,7 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 from click.testing import CliRunner
+from support.rtorrent import DEAD_TRACKER, RTorrentProcess
 
 from pytorrent_core.cli import main
 from pytorrent_core.storage import Store
@@ -195,6 +197,51 @@ def test_a_browser_sized_head_is_served(quick: Served) -> None:
     assert reply.status_code == 200
 
 
+# ------------------------------------------------------------------ bodies
+
+
+def test_a_json_body_over_1_mib_gets_413_json(quick: Served) -> None:
+    with quick.client() as client:
+        reply = client.post("/api/auth/login", content=b"{" + b" " * (2 << 20) + b"}",
+                            headers={"Content-Type": "application/json"})
+    assert reply.status_code == 413
+    assert reply.json()["error"] == ("request body larger than 1048576 bytes, the most this "
+                                     "request may send")
+
+
+def big_torrent(name: str, pieces: int) -> bytes:
+    """A .torrent of ``pieces`` 16 KiB pieces (20 bytes each in the file); no data behind it."""
+    import fastbencode
+
+    info = {b"name": name.encode(), b"piece length": 16384, b"length": pieces * 16384,
+            b"pieces": os.urandom(20 * pieces)}
+    return fastbencode.bencode({b"announce": DEAD_TRACKER.encode(), b"info": info})
+
+
+def test_an_add_of_several_large_torrent_files_works(default: Served, tmp_path: Path) -> None:
+    with RTorrentProcess(tmp_path / "rtorrent") as rtorrent:
+        profile = default.add_profile("uploads", rtorrent.url)
+        files = [("torrent", (f"pack{i}.torrent", big_torrent(f"pack{i}", 20_000),
+                              "application/x-bittorrent")) for i in range(4)]
+        with default.client() as client:
+            reply = client.post(f"/api/profiles/{profile}/torrents", files=files,
+                                data={"start": "false"})
+        assert reply.status_code == 201, reply.text  # about 1.6 MB: over the 1 MiB of JSON
+        assert len(reply.json()["added"]) == 4
+        assert set(reply.json()["added"]) <= {h.upper() for h in rtorrent.call("download_list")}
+
+
+def test_an_add_over_the_body_limit_gets_413_naming_the_setting(default: Served) -> None:
+    profile = default.add_profile("too-much", "scgi://127.0.0.1:1")
+    files = [("torrent", ("huge.torrent", b"x" * (33 << 20), "application/x-bittorrent"))]
+    with default.client() as client:
+        reply = client.post(f"/api/profiles/{profile}/torrents", files=files)
+    assert reply.status_code == 413
+    assert reply.json()["error"] == (
+        "request body larger than 33554432 bytes (PYTORRENT_SERVER_MAX_BODY_BYTES): add fewer "
+        ".torrent files at a time, or raise the setting")
+
+
 # ------------------------------------------------------------------ slow and idle clients
 
 
@@ -291,6 +338,7 @@ def test_past_the_connection_cap_requests_get_503_naming_the_setting(default: Se
 @pytest.mark.parametrize(("env", "value", "allowed"), [
     ("PYTORRENT_SERVER_MAX_HEADER_BYTES", "lots", "from 4096 to 1048576"),
     ("PYTORRENT_SERVER_MAX_HEADERS", "0", "from 16 to 10000"),
+    ("PYTORRENT_SERVER_MAX_BODY_BYTES", "1024", "from 65536 to 1073741824"),
     ("PYTORRENT_SERVER_HEADER_TIMEOUT", "0", "of seconds from 0.5 to 3600"),
     ("PYTORRENT_SERVER_KEEPALIVE_TIMEOUT", "-5", "from 1 to 3600"),
     ("PYTORRENT_SERVER_MAX_CONNECTIONS", "1.5", "from 10 to 1000000"),
