@@ -103,7 +103,8 @@ def serve(obj: Context, config: str | None, host: str | None, port: int | None,
     uvicorn.run(app, host=host, port=port, log_level=log_level, lifespan="on",
                 proxy_headers=False, server_header=False,
                 access_log=log_level in ("info", "debug"),
-                http=protocol_class(limits), timeout_keep_alive=limits.keepalive_timeout)
+                http=protocol_class(limits), timeout_keep_alive=limits.keepalive_timeout,
+                ws_max_size=app.sio.eio.max_http_buffer_size)
 
 
 # ---------------------------------------------------------------- config

@@ -249,9 +249,9 @@ CORE_SETTINGS: tuple[Setting, ...] = (
             "if smaller); a larger body gets 413."),
     Setting("server.header_timeout", "PYTORRENT_SERVER_HEADER_TIMEOUT", 10.0,
             parse_seconds(0.5, 3600), "Seconds a client has to send a whole request head (from "
-            "connecting, or from its first byte on a kept-alive connection); a request body "
-            "gets as long plus a second for every 500 bytes it brings. Past that the "
-            "connection is closed."),
+            "connecting, or from its first byte on a kept-alive connection), and a Socket.IO "
+            "connection to sign in; a request body gets as long plus a second for every 500 "
+            "bytes it brings. Past that the connection is closed."),
     Setting("server.keepalive_timeout", "PYTORRENT_SERVER_KEEPALIVE_TIMEOUT", 5,
             parse_int(1, 3600), "Seconds an idle connection stays open for a next request."),
     Setting("database.path", "PYTORRENT_DB_PATH", None, parse_optional_str,
@@ -302,6 +302,10 @@ CORE_SETTINGS: tuple[Setting, ...] = (
             parse_list(parse_origin), "Extra browser origins allowed to open Socket.IO "
             "connections. Default: same origin only.",
             example="https://pytorrent.example.com"),
+    Setting("socketio.max_pending_handshakes", "PYTORRENT_SOCKETIO_MAX_PENDING_HANDSHAKES",
+            100, parse_int(1, 100_000), "Socket.IO connections that have not signed in yet, "
+            "at once; more are refused (401) until some sign in or time out "
+            "(server.header_timeout)."),
     Setting("api.allowed_origins", "PYTORRENT_API_ALLOWED_ORIGINS", None,
             parse_list(parse_origin), "Extra origins allowed to make unsafe API requests. "
             "Unset or empty: socketio.cors_allowed_origins is used.",

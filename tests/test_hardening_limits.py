@@ -1,14 +1,16 @@
 """Server limits under `pytorrent serve` (hardening, finding 3).
 
 Request heads are bounded in size and header count (431), bodies in size (413),
-unfinished requests and idle connections are closed, and the number of connections
-is capped (503). Each answer that refuses names the setting to change.
+unfinished requests and idle connections are closed, the number of connections is
+capped (503), and Socket.IO sessions that have not signed in are few and short-lived.
+Each answer that refuses names the setting to change.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import select
 import socket
@@ -26,6 +28,7 @@ from support.rtorrent import DEAD_TRACKER, RTorrentProcess
 from pytorrent_core.cli import main
 from pytorrent_core.storage import Store
 from pytorrent_core.testing import ServerProcess, issue_token, settled_admin
+from pytorrent_core.web.handshakes import MAX_MESSAGE_BYTES
 from pytorrent_core.web.protocol import LimitedHttpToolsProtocol
 
 pytestmark = pytest.mark.server
@@ -35,6 +38,7 @@ QUICK = {  # short timeouts, a connection cap under the 300 of the slow-client t
     "PYTORRENT_SERVER_HEADER_TIMEOUT": "0.5",
     "PYTORRENT_SERVER_KEEPALIVE_TIMEOUT": "1",
     "PYTORRENT_SERVER_MAX_CONNECTIONS": "250",
+    "PYTORRENT_SOCKETIO_MAX_PENDING_HANDSHAKES": "2",
     "PYTORRENT_RTORRENT_TIMEOUT": "1.5",
 }
 DEADLINE = 10.0
@@ -332,6 +336,111 @@ def test_past_the_connection_cap_requests_get_503_naming_the_setting(default: Se
     assert until(lambda: httpx.get(f"{default.server.url}/api/health").status_code == 200)
 
 
+# ------------------------------------------------------------------ Socket.IO
+
+
+class Polling:
+    """Engine.IO long-polling by hand. Sessions it opened are closed at the end."""
+
+    def __init__(self, served: Served) -> None:
+        self.url = f"{served.server.url}/socket.io/"
+        self.http = httpx.Client(timeout=DEADLINE)
+        self.sids: list[str] = []
+
+    def params(self, sid: str | None = None) -> dict[str, str]:
+        return {"EIO": "4", "transport": "polling", **({"sid": sid} if sid else {})}
+
+    def handshake(self) -> tuple[httpx.Response, str | None]:
+        reply = self.http.get(self.url, params=self.params())
+        sid = json.loads(reply.text[1:])["sid"] if reply.status_code == 200 else None
+        if sid:
+            self.sids.append(sid)
+        return reply, sid
+
+    def open(self) -> str:
+        """A new session, once the server takes one (sessions of earlier tests expire)."""
+        sid = until(lambda: self.handshake()[1])
+        assert sid, "the server refused every handshake"
+        return str(sid)
+
+    def post(self, sid: str, packet: str) -> httpx.Response:
+        return self.http.post(self.url, params=self.params(sid), content=packet)
+
+    def poll(self, sid: str, timeout: float = DEADLINE) -> httpx.Response:
+        return self.http.get(self.url, params=self.params(sid), timeout=timeout)
+
+    def join(self, token: str) -> str:
+        sid = self.open()
+        assert self.post(sid, "40" + json.dumps({"token": token})).status_code == 200
+        assert self.poll(sid).text.startswith("40{")
+        return sid
+
+    def close(self, sids: list[str] | None = None) -> None:
+        for sid in self.sids if sids is None else sids:
+            self.post(sid, "1")  # Engine.IO's close packet
+
+
+def closed(reply: httpx.Response) -> bool:
+    """The session is over: the poll in flight got Engine.IO's close packet, or no session."""
+    return reply.text == "1" or (reply.status_code == 400 and "Invalid session" in reply.text)
+
+
+@pytest.fixture
+def polling() -> Iterator[Callable[[Served], Polling]]:
+    made: list[Polling] = []
+
+    def make(served: Served) -> Polling:
+        made.append(Polling(served))
+        return made[-1]
+
+    yield make
+    for each in made:
+        each.close()
+        each.http.close()
+
+
+def test_handshakes_that_do_not_sign_in_are_capped_and_closed(
+        quick: Served, polling: Callable[[Served], Polling]) -> None:
+    io = polling(quick)
+
+    def three() -> list[tuple[httpx.Response, str | None]] | None:
+        tries = [io.handshake() for _ in range(3)]
+        if [reply.status_code for reply, _ in tries] == [200, 200, 401]:
+            return tries
+        io.close([sid for _, sid in tries if sid])
+        return None
+
+    tries = until(three)  # the cap is 2; sessions of other tests may still be waiting
+    assert tries, "the third waiting handshake was not refused"
+    assert "PYTORRENT_SOCKETIO_MAX_PENDING_HANDSHAKES" in tries[2][0].text
+    first = tries[0][1]
+    assert first is not None
+    assert closed(io.poll(first, timeout=5))  # at its sign-in deadline (the header timeout)
+    io.open()
+
+
+def test_signed_in_sessions_are_not_counted_nor_closed(
+        quick: Served, polling: Callable[[Served], Polling]) -> None:
+    io = polling(quick)
+    joined = [io.join(quick.token) for _ in range(3)]  # more than the cap of 2
+    waiting = io.open()
+    assert closed(io.poll(waiting, timeout=5))  # its sign-in deadline has passed
+    for sid in joined:
+        assert io.post(sid, '421["whoami"]').status_code == 200
+        assert io.poll(sid).text.startswith('431[{"username":"admin"')
+
+
+def test_a_refused_session_is_closed_at_once(default: Served,
+                                             polling: Callable[[Served], Polling]) -> None:
+    io = polling(default)
+    sid = io.open()
+    assert io.post(sid, "40").status_code == 200  # no credentials
+    assert io.poll(sid).text.startswith("44{")  # refused, with the reason
+    started = time.monotonic()
+    assert closed(io.poll(sid, timeout=5))  # the header timeout here is 10 s
+    assert time.monotonic() - started < 5
+
+
 # ------------------------------------------------------------------ settings
 
 
@@ -342,6 +451,7 @@ def test_past_the_connection_cap_requests_get_503_naming_the_setting(default: Se
     ("PYTORRENT_SERVER_HEADER_TIMEOUT", "0", "of seconds from 0.5 to 3600"),
     ("PYTORRENT_SERVER_KEEPALIVE_TIMEOUT", "-5", "from 1 to 3600"),
     ("PYTORRENT_SERVER_MAX_CONNECTIONS", "1.5", "from 10 to 1000000"),
+    ("PYTORRENT_SOCKETIO_MAX_PENDING_HANDSHAKES", "none", "from 1 to 100000"),
 ])
 def test_a_bad_limit_stops_start_up_naming_it(clean_env: Path, monkeypatch: pytest.MonkeyPatch,
                                               env: str, value: str, allowed: str) -> None:
@@ -367,5 +477,6 @@ def test_serve_hands_the_limits_to_uvicorn(clean_env: Path,
     assert (protocol.limits.max_headers, protocol.limits.max_header_bytes,
             protocol.limits.max_connections) == (50, 32768, 1000)
     assert call["timeout_keep_alive"] == 7
+    assert call["ws_max_size"] == MAX_MESSAGE_BYTES
     assert "limit_concurrency" not in call  # the protocol counts, and names the setting
 

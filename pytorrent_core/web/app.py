@@ -38,6 +38,7 @@ from ..config import Settings
 from ..plugins import AuthPlugins
 from ..services import Services
 from ..storage import StoreError
+from .handshakes import MAX_MESSAGE_BYTES, HandshakeLimitedServer
 from .headers import with_security_headers
 from .live import TorrentHub
 from .sessions import SESSION_COOKIE, NoQuartSession, SessionAuth
@@ -132,9 +133,12 @@ def create_app(settings: Settings, plugins: AuthPlugins) -> PyTorrentApp:
                                 proxy_fix=bool(settings.proxy_fix_enable),
                                 headers=request.headers, cookies=request.cookies)
 
-    sio = socketio.AsyncServer(
+    sio = HandshakeLimitedServer(
+        max_pending=int(settings.socketio_max_pending_handshakes),
+        sign_in_timeout=float(settings.server_header_timeout),
         async_mode="asgi",
         cors_allowed_origins=_socketio_origin_check(settings, trusted),
+        max_http_buffer_size=MAX_MESSAGE_BYTES,
         logger=False,
         engineio_logger=False,
     )
