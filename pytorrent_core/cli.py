@@ -84,8 +84,9 @@ def serve(obj: Context, config: str | None, host: str | None, port: int | None,
 
     import uvicorn
 
-    from .bootstrap import preflight, warn_if_open
+    from .bootstrap import preflight, raise_open_files_limit, warn_if_open
     from .web.app import create_app
+    from .web.protocol import ServerLimits, protocol_class
 
     if config:
         obj.config = config
@@ -96,10 +97,14 @@ def serve(obj: Context, config: str | None, host: str | None, port: int | None,
     run_async(preflight(settings, plugins))
     warn_if_open(settings, host, plugins)
     app = create_app(settings, plugins)
+    limits = ServerLimits.from_settings(settings)
+    raise_open_files_limit(limits.max_connections)
     # Above info the access log prints nothing, yet uvicorn would gather each line's fields.
     uvicorn.run(app, host=host, port=port, log_level=log_level, lifespan="on",
                 proxy_headers=False, server_header=False,
-                access_log=log_level in ("info", "debug"))
+                access_log=log_level in ("info", "debug"),
+                http=protocol_class(limits), timeout_keep_alive=limits.keepalive_timeout,
+                ws_max_size=app.sio.eio.max_http_buffer_size)
 
 
 # ---------------------------------------------------------------- config

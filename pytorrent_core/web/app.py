@@ -19,7 +19,7 @@ from quart import (
     request,
 )
 from quart.globals import request_ctx
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from ..access.facts import RequestFacts, TrustedNetworks, facts_from_scope, normalise_ip
 from ..access.hosts import HostPolicy, refusal
@@ -38,6 +38,7 @@ from ..config import Settings
 from ..plugins import AuthPlugins
 from ..services import Services
 from ..storage import StoreError
+from .handshakes import MAX_MESSAGE_BYTES, HandshakeLimitedServer
 from .headers import with_security_headers
 from .live import TorrentHub
 from .sessions import SESSION_COOKIE, NoQuartSession, SessionAuth
@@ -47,19 +48,24 @@ log = logging.getLogger("pytorrent")
 HERE = Path(__file__).parent
 
 
-UPLOAD_BODY_MAX = 64 * 1024 * 1024  # several .torrent files in one add
+BODY_MAX = 1024 * 1024  # any request but a torrent upload: JSON and small forms
+
+
+def is_upload(method: str, path: str) -> bool:
+    return method == "POST" and path.startswith("/api/profiles/") and path.endswith("/torrents")
 
 
 class PyTorrentRequest(Request):
-    """Request bodies are capped at MAX_CONTENT_LENGTH, except torrent uploads."""
+    """Only torrent uploads may send MAX_CONTENT_LENGTH (server.max_body_bytes); every
+    other request BODY_MAX at most."""
 
     def __init__(self, method: str, scheme: str, path: str, *args: Any,
                  max_content_length: int | None = None, **kwargs: Any) -> None:
-        if method == "POST" and path.startswith("/api/profiles/") and path.endswith(
-                "/torrents"):
-            max_content_length = UPLOAD_BODY_MAX
+        if max_content_length is not None and not is_upload(method, path):
+            max_content_length = min(max_content_length, BODY_MAX)
         super().__init__(method, scheme, path, *args, max_content_length=max_content_length,
                          **kwargs)
+        self.max_content_length = max_content_length  # Quart hands it to the body only
 
 
 class PyTorrentApp(socketio.ASGIApp):
@@ -102,7 +108,7 @@ def create_app(settings: Settings, plugins: AuthPlugins) -> PyTorrentApp:
                   static_folder=str(HERE / "static"))
     quart.secret_key = secret_key(settings)
     quart.config.update(
-        MAX_CONTENT_LENGTH=1024 * 1024,
+        MAX_CONTENT_LENGTH=int(settings.server_max_body_bytes),
         QUART_AUTH_COOKIE_NAME=SESSION_COOKIE,
         QUART_AUTH_COOKIE_SECURE=bool(settings.session_cookie_secure),
         QUART_AUTH_COOKIE_SAMESITE="Lax",
@@ -127,9 +133,12 @@ def create_app(settings: Settings, plugins: AuthPlugins) -> PyTorrentApp:
                                 proxy_fix=bool(settings.proxy_fix_enable),
                                 headers=request.headers, cookies=request.cookies)
 
-    sio = socketio.AsyncServer(
+    sio = HandshakeLimitedServer(
+        max_pending=int(settings.socketio_max_pending_handshakes),
+        sign_in_timeout=float(settings.server_header_timeout),
         async_mode="asgi",
         cors_allowed_origins=_socketio_origin_check(settings, trusted),
+        max_http_buffer_size=MAX_MESSAGE_BYTES,
         logger=False,
         engineio_logger=False,
     )
@@ -233,6 +242,10 @@ def create_app(settings: Settings, plugins: AuthPlugins) -> PyTorrentApp:
     async def store_error(error: StoreError) -> Any:
         return jsonify(error=str(error), field=error.field), error.status
 
+    @quart.errorhandler(RequestEntityTooLarge)
+    async def too_large(error: RequestEntityTooLarge) -> Any:
+        return _error(413, _too_large_message())
+
     @quart.errorhandler(HTTPException)
     async def http_error(error: HTTPException) -> Any:
         return _error(error.code or 500, error.description or error.name)
@@ -288,6 +301,19 @@ def _error(status: int, message: str) -> Any:
     if request.path.startswith("/api/") or request.accept_mimetypes.best == "application/json":
         return jsonify(error=message), status
     return message, status, {"Content-Type": "text/plain; charset=utf-8"}
+
+
+def _too_large_message() -> str:
+    limit = request.max_content_length or BODY_MAX
+    length = request.content_length
+    if length is not None and length <= limit:  # the form parser's own limits
+        return (f"form too large: a field other than a file is over "
+                f"{request.max_form_memory_size} bytes, or the form has over "
+                f"{request.max_form_parts} parts")
+    if is_upload(request.method, request.path):
+        return (f"request body larger than {limit} bytes (PYTORRENT_SERVER_MAX_BODY_BYTES): "
+                "add fewer .torrent files at a time, or raise the setting")
+    return f"request body larger than {limit} bytes, the most this request may send"
 
 
 HOST_HELP = (
