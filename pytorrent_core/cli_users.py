@@ -17,7 +17,7 @@ from .cli import Context, pass_context, run_async, user_errors
 from .models import Level, User
 from .passwords import PasswordProblem, check_policy, hash_password
 from .services import Services
-from .usernames import MAX_USERNAME_LENGTH, normalise, text_problem
+from .usernames import normalise, username_problem
 
 T = TypeVar("T")
 ACTOR = "cli"
@@ -144,7 +144,7 @@ def register(main: click.Group) -> None:
         if no_password and password is not None:
             raise click.ClickException("give --password or --no-password, not both")
         name = normalise(username)
-        problem = "must not be empty" if not name else text_problem(name, MAX_USERNAME_LENGTH)
+        problem = username_problem(name)
         if problem:
             raise click.ClickException(f"username {username!r} {problem}")
         secret = None if no_password else _new_password(password)

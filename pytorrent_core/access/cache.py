@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from ..models import Level, Principal, User, Via
 from ..storage import Profile, Store, TokenRecord
 from ..storage.store import now
+from ..usernames import username_fold
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +33,7 @@ class AuthCache:
         self.store = store
         self._users: dict[int, User | None] = {}
         self._names: dict[str, int | None] = {}
+        self._folds: dict[str, int | None] = {}
         self._permissions: dict[int, dict[int | None, Level]] = {}
         self._tokens: dict[str, TokenRecord] = {}
         self._principals: dict[tuple[int, str, int | None], Principal] = {}
@@ -54,6 +56,7 @@ class AuthCache:
         self._epoch += 1
         self._users.clear()
         self._names.clear()
+        self._folds.clear()
         self._permissions.clear()
         self._tokens.clear()
         self._principals.clear()
@@ -82,6 +85,21 @@ class AuthCache:
             user = await self.store.get_user_by_name(username)
             if epoch == self._epoch:
                 self._names[key] = user.id if user else None
+                if user:
+                    self._users[user.id] = user
+            return user
+        return None if user_id is None else await self.user(user_id)
+
+    async def user_like(self, username: str) -> User | None:
+        """The user whose name reads the same as ``username`` (Store.get_user_by_fold)."""
+        key = username_fold(username)
+        try:
+            user_id = self._folds[key]
+        except KeyError:
+            epoch = self._epoch
+            user = await self.store.get_user_by_fold(username)
+            if epoch == self._epoch:
+                self._folds[key] = user.id if user else None
                 if user:
                     self._users[user.id] = user
             return user

@@ -12,6 +12,7 @@ from .. import provisioning
 from ..models import BUILTIN_ADMIN, Identity, Principal, User
 from ..services import Services
 from ..storage.store import now
+from ..usernames import header_username_problem, username_problem
 from . import session_ids, tokens
 from .facts import RequestFacts, is_public
 from .throttle import TokenThrottle
@@ -131,13 +132,21 @@ class Resolver:
             return refused
         identity = await self.services.plugins.identify(facts, self.settings)
         if identity is None:
-            return Resolution(None, "no_identity",
-                              f"no {self.user_header} header reached pyTorrent")
-        user = await self.cache.user_by_name(identity.username)
+            return self._no_identity(facts)
+        problem = username_problem(identity.username)
+        if problem:  # a provider that skipped usernames.clean_username
+            return Resolution(None, "bad_username",
+                              f"username {identity.username!r} from the "
+                              f"{self.services.plugins.provider} provider {problem}")
+        user = await self._user_like(identity.username)
+        if user is not None and user.username != identity.username:
+            return self._similar(identity, user)
         if user is None or await self._needs_sync(user, identity):
             user = await self.services.plugins.provision(identity, self.services)
         if user is None:
-            existing = await self.cache.user_by_name(identity.username)
+            existing = await self._user_like(identity.username)
+            if existing is not None and existing.username != identity.username:
+                return self._similar(identity, existing)
             if existing is not None and not existing.active:
                 return Resolution(None, "inactive_user", "this user is deactivated")
             if existing is not None:
@@ -174,6 +183,31 @@ class Resolver:
                               "send the shared secret (PYTORRENT_AUTH_PROXY_SECRET); this "
                               f"request from {facts.peer} had none or a wrong one")
         return None
+
+    def _no_identity(self, facts: RequestFacts) -> Resolution:
+        problem = header_username_problem(facts.headers, self.user_header)
+        if problem:
+            return Resolution(None, "bad_username",
+                              f"the {self.user_header} header does not hold a usable "
+                              f"username: it {problem}")
+        return Resolution(None, "no_identity", f"no {self.user_header} header reached pyTorrent")
+
+    async def _user_like(self, username: str) -> User | None:
+        """The user called exactly ``username``, else one whose name reads the same."""
+        return (await self.cache.user_by_name(username)
+                or await self.cache.user_like(username))
+
+    def _similar(self, identity: Identity, existing: User) -> Resolution:
+        """A header's name that only reads like an existing user's is neither that user
+        (``KATE`` is not ``kate``) nor a new account beside it."""
+        self._warn_sampled(
+            "similar", "refused %s user %r: it reads the same as the existing user %r; "
+            "make the proxy send the exact name, or rename one of the users",
+            identity.provider, identity.username, existing.username)
+        return Resolution(None, "similar_username",
+                          f"user {identity.username!r} reads the same as the existing user "
+                          f"{existing.username!r} but is not spelt the same, so pyTorrent "
+                          "signs in neither")
 
     async def _needs_sync(self, user: User, identity: Identity) -> bool:
         """Cheap (cached) check whether provisioning would change this user."""

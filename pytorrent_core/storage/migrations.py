@@ -7,12 +7,16 @@ appended to :data:`MIGRATIONS`, never an edit of an applied one.
 
 from __future__ import annotations
 
+import logging
 import secrets
 from collections.abc import Callable
 
 from sqlalchemy import Connection, inspect, select
 
+from ..usernames import username_fold, username_problem
 from . import schema
+
+log = logging.getLogger(__name__)
 
 USER_ID_HIGH_WATER = "user_id_high_water"
 
@@ -79,6 +83,42 @@ def _v6_must_change_password(conn: Connection) -> None:
                              f"NOT NULL DEFAULT {default}")
 
 
+def _v7_username_fold(conn: Connection) -> None:
+    """Each user gets the key on which names that read the same collide, kept unique.
+
+    Rows are keyed oldest first. A row whose key an older row already holds keeps a
+    NULL key (the upgrade must not fail) and is logged: an admin should rename or
+    delete one of the two. The store hands the key to it if the older row goes.
+    """
+    columns = {column["name"] for column in inspect(conn).get_columns("users")}
+    if "username_fold" not in columns:
+        conn.exec_driver_sql("ALTER TABLE users ADD COLUMN username_fold TEXT")
+    rows = conn.exec_driver_sql(
+        "SELECT id, username, username_fold FROM users ORDER BY id").fetchall()
+    holders = {fold: username for _, username, fold in rows if fold is not None}
+    for user_id, username, fold in rows:
+        problem = username_problem(username)
+        if problem:
+            log.warning("user %r (id %d): username %s, so a proxy's header no longer "
+                        "signs this user in; rename the user if it signs in that way",
+                        username, user_id, problem)
+        if fold is not None:
+            continue
+        fold = username_fold(username)
+        if fold in holders:
+            log.warning("user %r (id %d) reads the same as the older user %r; rename or "
+                        "delete one of them (admin page or /api/auth/users)",
+                        username, user_id, holders[fold])
+            continue
+        holders[fold] = username
+        conn.execute(schema.users.update().where(schema.users.c.id == user_id)
+                     .values(username_fold=fold))
+    indexes = {index["name"] for index in inspect(conn).get_indexes("users")}
+    if "uq_users_username_fold" not in indexes:
+        conn.exec_driver_sql(
+            "CREATE UNIQUE INDEX uq_users_username_fold ON users (username_fold)")
+
+
 MIGRATIONS: tuple[tuple[int, str, Migration], ...] = (
     (1, "initial schema", _v1_initial),
     (2, "profile labels", _v2_profile_labels),
@@ -86,6 +126,7 @@ MIGRATIONS: tuple[tuple[int, str, Migration], ...] = (
     (4, "user session keys, ids never reused", _v4_user_identity),
     (5, "profile data root", _v5_profile_data_root),
     (6, "one-time passwords must be changed", _v6_must_change_password),
+    (7, "usernames that read the same collide", _v7_username_fold),
 )
 
 LATEST = MIGRATIONS[-1][0]

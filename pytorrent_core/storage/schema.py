@@ -34,6 +34,9 @@ users = Table(
     Column("username", String(128), nullable=False),
     # lower-cased username: the unique, case-insensitive key
     Column("username_key", String(128), nullable=False, unique=True),
+    # usernames.username_fold(username): names that read the same share it, so it is
+    # unique; NULL only for a row that already collided when migration 7 added it.
+    Column("username_fold", Text, nullable=True),
     Column("password_hash", Text, nullable=True),
     Column("display_name", String(256), nullable=True),
     Column("email", String(320), nullable=True),
@@ -51,6 +54,7 @@ users = Table(
     Column("must_change_password", Boolean, nullable=False, server_default=false()),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    Index("uq_users_username_fold", "username_fold", unique=True),
 )
 
 profiles = Table(

@@ -24,6 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from ..models import Level, Role, User
+from ..usernames import username_fold, username_problem
 from . import schema
 from .migrations import USER_ID_HIGH_WATER, apply_migrations
 
@@ -228,11 +229,45 @@ class Store:
         return _user(row) if row else None
 
     async def get_user_by_name(self, username: str) -> User | None:
+        """The user called ``username``, ignoring case. A sign-in by a proxy's header
+        must also compare ``User.username`` exactly (see the resolver)."""
         async with self.engine.connect() as conn:
             row = (await conn.execute(
                 select(*_USER_COLUMNS).where(schema.users.c.username_key == username.lower())
             )).first()
         return _user(row) if row else None
+
+    async def get_user_by_fold(self, username: str) -> User | None:
+        """The user whose name reads the same as ``username`` (see usernames.username_fold)."""
+        async with self.engine.connect() as conn:
+            return await self._user_by_fold(conn, username_fold(username))
+
+    @staticmethod
+    async def _user_by_fold(conn: AsyncConnection, fold: str) -> User | None:
+        row = (await conn.execute(
+            select(*_USER_COLUMNS).where(schema.users.c.username_fold == fold))).first()
+        return _user(row) if row else None
+
+    @staticmethod
+    def _check_username(username: str) -> str:
+        """The fold of a new or changed username; StoreError when the name is refused."""
+        problem = username_problem(username)
+        if problem:
+            raise StoreError(f"username {username!r} {problem}", "username")
+        return username_fold(username)
+
+    @staticmethod
+    def _taken(username: str, holder: str | None) -> StoreError:
+        if holder is None or holder == username:
+            return StoreError(f"user {username!r} already exists", "username", 409)
+        return StoreError(
+            f"a user that reads the same as {username!r} already exists: {holder!r} (names "
+            "are compared ignoring case, letter width and compatibility forms); choose "
+            "another name", "username", 409)
+
+    async def _similar_name(self, username: str) -> str | None:
+        similar = await self.get_user_by_fold(username) or await self.get_user_by_name(username)
+        return similar.username if similar else None
 
     async def password_hash(self, user_id: int) -> str | None:
         async with self.engine.connect() as conn:
@@ -269,16 +304,22 @@ class Store:
         must_change_password: bool = False,
         actor: str | None = None,
     ) -> User:
-        """Insert a user; raise StoreError(field="username", status=409) if taken."""
+        """Insert a user; raise StoreError(field="username") if the name is refused
+        (usernames.username_problem, status 400) or reads the same as an existing
+        user's (status 409, naming that user)."""
+        fold = self._check_username(username)
         stamp = now()
         groups = list(groups)
         try:
             async with self._write() as conn:
+                similar = await self._user_by_fold(conn, fold)
+                if similar is not None:
+                    raise self._taken(username, similar.username)
                 user_id = await self._next_user_id(conn)
                 await conn.execute(schema.users.insert().values(
                     id=user_id, session_key=secrets.token_hex(16),
                     must_change_password=must_change_password,
-                    username=username, username_key=username.lower(),
+                    username=username, username_key=username.lower(), username_fold=fold,
                     password_hash=password_hash, display_name=display_name, email=email,
                     groups=json.dumps(groups) if groups else None, role=role, active=active,
                     builtin=builtin, provider=provider, external_subject=external_subject,
@@ -287,8 +328,8 @@ class Store:
                 if permissions:
                     await self._write_permissions(conn, user_id, permissions)
                 await self._audit(conn, actor, "user.create", username)
-        except IntegrityError:
-            raise StoreError(f"user {username!r} already exists", "username", 409) from None
+        except IntegrityError:  # created by another writer meanwhile
+            raise self._taken(username, await self._similar_name(username)) from None
         user = await self.get_user(user_id)
         assert user is not None
         return user
@@ -335,10 +376,16 @@ class Store:
                 if key == "groups":
                     value = json.dumps(list(value)) if value else None
                 values[key] = value
-            if "username" in values:
-                if user.builtin and values["username"] != user.username:
+            renaming = "username" in values and values["username"] != user.username
+            if renaming:
+                if user.builtin:
                     raise StoreError("the built-in admin cannot be renamed", "username")
+                fold = self._check_username(values["username"])
+                similar = await self._user_by_fold(conn, fold)
+                if similar is not None and similar.id != user_id:
+                    raise self._taken(values["username"], similar.username)
                 values["username_key"] = values["username"].lower()
+                values["username_fold"] = fold
             demoting = values.get("role", user.role) != "admin" or not values.get(
                 "active", user.active)
             if user.is_admin and user.active and demoting:
@@ -360,8 +407,7 @@ class Store:
                 await conn.execute(
                     update(schema.users).where(schema.users.c.id == user_id).values(**values))
             except IntegrityError:
-                raise StoreError(f"user {values.get('username')!r} already exists",
-                                 "username", 409) from None
+                raise self._taken(values.get("username", user.username), None) from None
             await self._audit(conn, actor, "user.update", user.username,
                               sorted(k for k in fields if k != "password_hash")
                               + (["password"] if "password_hash" in fields else []))
@@ -387,7 +433,23 @@ class Store:
             if user.is_admin and user.active and await self.count_active_admins(conn) <= 1:
                 raise StoreError("the last active admin cannot be deleted", "id")
             await conn.execute(delete(schema.users).where(schema.users.c.id == user_id))
+            await self._hand_on_folds(conn)
             await self._audit(conn, actor, "user.delete", user.username)
+
+    @staticmethod
+    async def _hand_on_folds(conn: AsyncConnection) -> None:
+        """Rows left without a fold key by migration 7 (they collided with an older
+        row) take it up once no row holds it any more, so it stays enforced."""
+        waiting = (await conn.execute(
+            select(schema.users.c.id, schema.users.c.username)
+            .where(schema.users.c.username_fold.is_(None)).order_by(schema.users.c.id)
+        )).all()
+        for row in waiting:
+            fold = username_fold(row.username)
+            if await conn.scalar(select(schema.users.c.id)
+                                 .where(schema.users.c.username_fold == fold)) is None:
+                await conn.execute(update(schema.users).where(schema.users.c.id == row.id)
+                                   .values(username_fold=fold))
 
     # ------------------------------------------------------------ permissions
 
