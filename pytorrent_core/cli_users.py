@@ -2,7 +2,9 @@
 
 Every command opens the same services the server uses (so migrations run and the
 first admin exists), changes the store, and closes it. A change that ends
-sessions reaches a running server through the store's auth generation.
+sessions reaches a running server through the store's auth generation. Commands
+that write name the database they changed and refuse a missing one without
+``--create``.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from typing import Any, TypeVar
 
 import click
 
-from .cli import Context, pass_context, run_async, user_errors
+from .cli import Context, changes_database, pass_context, run_async, user_errors
 from .models import Level, User
 from .passwords import PasswordProblem, check_policy, hash_password
 from .services import Services
@@ -28,6 +30,7 @@ def _with_services(obj: Context, work: Callable[[Services], Awaitable[T]]) -> T:
     from .bootstrap import open_services
 
     settings, plugins = obj.load()
+    obj.require_database()
 
     async def run() -> T:
         services = await open_services(settings, plugins)
@@ -80,6 +83,7 @@ def register(main: click.Group) -> None:
     @click.argument("password", required=False)
     @pass_context
     @user_errors
+    @changes_database()
     def reset_password(obj: Context, username: str, password: str | None) -> None:
         """Set USER's password and end all of their sessions.
 
@@ -137,6 +141,7 @@ def register(main: click.Group) -> None:
                   help="Create without a password (for external providers).")
     @pass_context
     @user_errors
+    @changes_database()
     def users_add(obj: Context, username: str, role: str, permission: str,
                   display_name: str | None, email: str | None, password: str | None,
                   no_password: bool) -> None:
@@ -165,6 +170,7 @@ def register(main: click.Group) -> None:
     @click.argument("role", type=click.Choice(["user", "admin"]))
     @pass_context
     @user_errors
+    @changes_database()
     def users_set_role(obj: Context, username: str, role: str) -> None:
         """Make USERNAME an admin or a user (ends their sessions)."""
         _update(obj, username, f"{{name!r}} is now {role}", role=role)
@@ -173,6 +179,7 @@ def register(main: click.Group) -> None:
     @click.argument("username")
     @pass_context
     @user_errors
+    @changes_database()
     def users_activate(obj: Context, username: str) -> None:
         """Let USERNAME sign in again."""
         _update(obj, username, "{name!r} is active", active=True)
@@ -181,6 +188,7 @@ def register(main: click.Group) -> None:
     @click.argument("username")
     @pass_context
     @user_errors
+    @changes_database()
     def users_deactivate(obj: Context, username: str) -> None:
         """Stop USERNAME from signing in and end their sessions."""
         _update(obj, username, "{name!r} is deactivated; their sessions have ended",
@@ -191,6 +199,7 @@ def register(main: click.Group) -> None:
     @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
     @pass_context
     @user_errors
+    @changes_database()
     def users_delete(obj: Context, username: str, yes: bool) -> None:
         """Delete USERNAME, their grants and API tokens."""
         if not yes:

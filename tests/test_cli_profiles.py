@@ -11,12 +11,13 @@ from click.testing import CliRunner, Result
 from support.rtorrent import RTorrentProcess
 
 from pytorrent_core.cli import main
-from pytorrent_core.testing import environment, free_port
+from pytorrent_core.testing import free_port, served_environment
 
 
 @pytest.fixture
 def env(tmp_path: Path) -> dict[str, str]:
-    return environment(tmp_path)
+    """A server's first start has created the database the commands change."""
+    return served_environment(tmp_path)
 
 
 @pytest.fixture

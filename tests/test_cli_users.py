@@ -14,12 +14,13 @@ from click.testing import CliRunner
 from pytorrent_core import passwords
 from pytorrent_core.cli import main
 from pytorrent_core.storage import Store
-from pytorrent_core.testing import environment
+from pytorrent_core.testing import environment, served_environment
 
 
 @pytest.fixture
 def env(tmp_path: Path) -> dict[str, str]:
-    return environment(tmp_path)
+    """A server's first start has created the database the commands change."""
+    return served_environment(tmp_path)
 
 
 def run(env: dict[str, str], *args: str, input: str | None = None):
@@ -139,11 +140,15 @@ def test_refusals_are_one_line_errors(env: dict[str, str], args, message: str) -
     assert "Traceback" not in result.output
 
 
-def test_commands_run_migrations_on_a_fresh_data_dir(env: dict[str, str]) -> None:
-    result = run(env, "users", "list")
-    assert result.exit_code == 0
-    assert (Path(env["PYTORRENT_DATA_DIR"]) / "pytorrent.db").exists()
-    assert "admin" in result.output
+def test_create_makes_a_fresh_database_with_its_first_admin(tmp_path: Path) -> None:
+    env = environment(tmp_path)
+    result = run(env, "users", "add", "nina", "--no-password", "--create")
+    assert result.exit_code == 0, result.output
+    database = Path(env["PYTORRENT_DATA_DIR"]) / "pytorrent.db"
+    assert f"database: {database}" in result.output
+    assert "one-time password" in result.output  # the built-in admin, as on first start
+    listed = run(env, "users", "list")
+    assert "admin" in listed.output and "nina" in listed.output
 
 
 def test_reset_password_notes_an_external_provider(env: dict[str, str]) -> None:
@@ -152,3 +157,4 @@ def test_reset_password_notes_an_external_provider(env: dict[str, str]) -> None:
     assert result.exit_code == 0, result.output
     assert "is external" in result.output
     assert passwords.verify(stored(env, "admin")[1], "spare-Pass-1")
+

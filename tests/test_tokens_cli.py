@@ -20,6 +20,7 @@ def add_user(tmp_path: Path, username: str) -> None:
     async def run() -> None:
         store = Store.from_url(database_url(tmp_path))
         try:
+            await store.migrate()
             await store.create_user(username)
         finally:
             await store.close()
@@ -71,6 +72,7 @@ def test_create_list_revoke(tmp_path: Path) -> None:
 
 def test_errors_are_one_line(tmp_path: Path) -> None:
     server = ServerProcess(tmp_path)  # the CLI needs no running server
+    add_user(tmp_path, "carol")  # and the database exists
     missing = server.cli("tokens", "create", "nobody", "--name", "x")
     assert missing.returncode != 0
     assert "no user named 'nobody'" in missing.stderr
@@ -81,6 +83,5 @@ def test_errors_are_one_line(tmp_path: Path) -> None:
     both = server.cli("tokens", "create", "nobody", "--name", "x", "--expires-in-days", "1",
                       "--expires-at", "2999-01-01")
     assert both.returncode != 0 and "not both" in both.stderr
-    add_user(tmp_path, "carol")
     unknown = server.cli("tokens", "revoke", "carol", "42")
     assert unknown.returncode != 0 and "no such live token" in unknown.stderr
