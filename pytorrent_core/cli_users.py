@@ -19,6 +19,8 @@ from .cli import Context, changes_database, pass_context, run_async, user_errors
 from .models import Level, User
 from .passwords import PasswordProblem, check_policy, hash_password
 from .services import Services
+from .storage import StoreError
+from .storage.store import deletion_refusal
 from .usernames import MAX_USERNAME_LENGTH, normalise, text_problem
 
 T = TypeVar("T")
@@ -202,15 +204,23 @@ def register(main: click.Group) -> None:
     @changes_database()
     def users_delete(obj: Context, username: str, yes: bool) -> None:
         """Delete USERNAME, their grants and API tokens."""
-        if not yes:
-            click.confirm(f"Delete user {username!r}?", abort=True)
 
-        async def work(services: Services) -> str:
+        async def deletable(services: Services) -> User:
             user = await _existing(services, username)
-            await services.store.delete_user(user.id, actor=ACTOR)
-            return user.username
+            problem = deletion_refusal(user, await services.store.count_active_admins())
+            if problem is not None:
+                raise StoreError(problem, "id")  # before asking: the answer would not matter
+            return user
 
-        click.echo(f"deleted {_with_services(obj, work)!r}")
+        user = _with_services(obj, deletable)
+        if not yes:
+            click.confirm(f"Delete user {user.username!r}?", abort=True)
+
+        async def work(services: Services) -> None:
+            await services.store.delete_user(user.id, actor=ACTOR)
+
+        _with_services(obj, work)
+        click.echo(f"deleted {user.username!r}")
 
 
 def _update(obj: Context, username: str, done: str, **fields: Any) -> None:

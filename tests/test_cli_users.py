@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -157,4 +158,23 @@ def test_reset_password_notes_an_external_provider(env: dict[str, str]) -> None:
     assert result.exit_code == 0, result.output
     assert "is external" in result.output
     assert passwords.verify(stored(env, "admin")[1], "spare-Pass-1")
+
+
+def test_deletes_the_store_would_refuse_are_refused_before_asking(env: dict[str, str]) -> None:
+    builtin = run(env, "users", "delete", "admin")  # no --yes, nothing typed
+    assert builtin.exit_code == 1
+    assert "Error: the built-in admin cannot be deleted" in builtin.output
+    assert "Delete user" not in builtin.output
+    assert run(env, "users", "add", "chief", "--role", "admin", "--no-password").exit_code == 0
+    with sqlite3.connect(Path(env["PYTORRENT_DATA_DIR"]) / "pytorrent.db") as conn:
+        conn.execute("UPDATE users SET active = 0 WHERE builtin = 1")
+    last = run(env, "users", "delete", "chief")
+    assert last.exit_code == 1
+    assert "Error: the last active admin cannot be deleted" in last.output
+    assert "Delete user" not in last.output
+    assert stored(env, "chief")[0] is not None
+    assert run(env, "users", "add", "deputy", "--no-password").exit_code == 0
+    asked = run(env, "users", "delete", "deputy", input="y\n")
+    assert asked.exit_code == 0 and "Delete user 'deputy'? [y/N]" in asked.output
+    assert stored(env, "deputy")[0] is None
 
