@@ -6,7 +6,7 @@ import asyncio
 import functools
 import json
 import sys
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Collection, Coroutine, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -131,6 +131,17 @@ def changes_database(*, report_to_stderr: bool = False) -> Callable[[Callable[..
 
 
 pass_context = click.make_pass_decorator(Context)
+
+
+def echo_table(columns: Sequence[str], rows: Sequence[Sequence[object]], *,
+               right: Collection[str] = ("id",)) -> None:
+    """Print a header row and the rows, each column as wide as its widest cell."""
+    cells = [list(columns), *([str(cell) for cell in row] for row in rows)]
+    widths = [max(len(line[i]) for line in cells) for i in range(len(columns))]
+    for line in cells:
+        click.echo("  ".join(cell.rjust(width) if name in right else cell.ljust(width)
+                             for cell, width, name in zip(line, widths, columns, strict=True)
+                             ).rstrip())
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

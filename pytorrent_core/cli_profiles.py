@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from .cli import Context, changes_database, pass_context, run_async, user_errors
+from .cli import Context, changes_database, echo_table, pass_context, run_async, user_errors
 from .cli_users import ACTOR, _with_services
 from .profiles import clean_data_root, clean_name, clean_scgi_url
 from .services import Services
@@ -56,10 +56,9 @@ def profiles_list(obj: Context, as_json: bool) -> None:
     if not rows:
         click.echo("no profiles yet; add one: pytorrent profiles add NAME scgi://HOST:PORT")
         return
-    click.echo(f"{'id':>4}  {'name':<24} {'scgi_url':<40} data_root")
-    for row in rows:
-        click.echo(f"{row['id']:>4}  {row['name']:<24} {row['scgi_url']:<40} "
-                   f"{row['data_root'] or '-'}")
+    echo_table(("id", "name", "scgi_url", "data_root"),
+               [(row["id"], row["name"], row["scgi_url"], row["data_root"] or "-")
+                for row in rows])
 
 
 @profiles.command("add")

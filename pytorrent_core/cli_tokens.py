@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 import click
 
-from .cli import Context, changes_database, pass_context, run_async, user_errors
+from .cli import Context, changes_database, echo_table, pass_context, run_async, user_errors
 from .storage import Store, StoreError, TokenRecord
 from .storage.store import now
 
@@ -118,10 +118,10 @@ def list_(obj: Context, username: str, as_json: bool) -> None:
     if not rows:
         click.echo(f"{username} has no API tokens")
         return
-    for row in rows:
-        click.echo(f"{row['id']:>4}  {row['prefix']}...  {row['state']:<8} "
-                   f"created {row['created_at']}  expires {row['expires_at'] or 'never'}  "
-                   f"last used {row['last_used_at'] or 'never'}  {row['name']}")
+    echo_table(("id", "prefix", "state", "created", "expires", "last used", "name"),
+               [(row["id"], f"{row['prefix']}...", row["state"], row["created_at"],
+                 row["expires_at"] or "never", row["last_used_at"] or "never", row["name"])
+                for row in rows])
 
 
 @tokens.command("revoke")

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 import click
 
-from .cli import Context, changes_database, pass_context, run_async, user_errors
+from .cli import Context, changes_database, echo_table, pass_context, run_async, user_errors
 from .models import Level, User
 from .passwords import PasswordProblem, check_policy, hash_password
 from .services import Services
@@ -120,13 +120,12 @@ def register(main: click.Group) -> None:
         if as_json:
             click.echo(json.dumps(rows, indent=2))
             return
-        click.echo(f"{'id':>4}  {'username':<24} {'role':<6} {'state':<8} sign-in")
-        for row in rows:
-            state = "active" if row["active"] else "inactive"
-            how = "password" if row["has_password"] else (row["provider"] or "none")
-            flag = " (built-in)" if row["builtin"] else ""
-            click.echo(f"{row['id']:>4}  {row['username']:<24} {row['role']:<6} {state:<8} "
-                       f"{how}{flag}")
+        echo_table(("id", "username", "role", "state", "sign-in"), [
+            (row["id"], row["username"], row["role"],
+             "active" if row["active"] else "inactive",
+             ("password" if row["has_password"] else (row["provider"] or "none"))
+             + (" (built-in)" if row["builtin"] else ""))
+            for row in rows])
 
     @users.command("add")
     @click.argument("username")

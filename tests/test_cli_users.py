@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from support.tables import aligned
 
 from pytorrent_core import passwords
 from pytorrent_core.cli import main
@@ -178,3 +179,12 @@ def test_deletes_the_store_would_refuse_are_refused_before_asking(env: dict[str,
     assert asked.exit_code == 0 and "Delete user 'deputy'? [y/N]" in asked.output
     assert stored(env, "deputy")[0] is None
 
+
+def test_users_list_has_an_aligned_header(env: dict[str, str]) -> None:
+    long_name = "a-rather-long-username-for-the-table"
+    assert run(env, "users", "add", long_name, "--no-password").exit_code == 0
+    lines = run(env, "users", "list").output.splitlines()
+    assert lines[0].split() == ["id", "username", "role", "state", "sign-in"]
+    for column, value in (("username", long_name), ("role", "user"), ("state", "active"),
+                          ("sign-in", "none"), ("sign-in", "password (built-in)")):
+        assert aligned(lines, column, value), (column, lines)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from support.tables import aligned
 
 from pytorrent_core.storage import Store
 from pytorrent_core.testing import ServerProcess, database_url
@@ -61,6 +62,13 @@ def test_create_list_revoke(tmp_path: Path) -> None:
         assert row["expires_at"] is not None
         plain = server.cli("tokens", "list", "alice")
         assert "nightly backup" in plain.stdout and token not in plain.stdout
+        lines = plain.stdout.splitlines()
+        assert lines[0].split() == ["id", "prefix", "state", "created", "expires", "last",
+                                    "used", "name"]
+        for column, value in (("prefix", f"{token[:10]}..."), ("state", "active"),
+                              ("created", row["created_at"]), ("expires", row["expires_at"]),
+                              ("last used", "never"), ("name", "nightly backup")):
+            assert aligned(lines, column, value), (column, lines)
 
         revoked = server.cli("tokens", "revoke", "alice", str(row["id"]))
         assert revoked.returncode == 0, revoked.stderr
