@@ -166,6 +166,15 @@ def make_engine(url: str) -> AsyncEngine:
     return create_async_engine(url, pool_pre_ping=True, hide_parameters=True)
 
 
+def deletion_refusal(user: User, active_admins: int) -> str | None:
+    """Why ``user`` may not be deleted, or None: someone must always be able to administer."""
+    if user.builtin:
+        return "the built-in admin cannot be deleted"
+    if user.is_admin and user.active and active_admins <= 1:
+        return "the last active admin cannot be deleted"
+    return None
+
+
 class Store:
     """Async data access. One per process; cheap methods, one transaction each."""
 
@@ -428,10 +437,9 @@ class Store:
             if row is None:
                 raise StoreError("no such user", "id", 404)
             user = _user(row)
-            if user.builtin:
-                raise StoreError("the built-in admin cannot be deleted", "id")
-            if user.is_admin and user.active and await self.count_active_admins(conn) <= 1:
-                raise StoreError("the last active admin cannot be deleted", "id")
+            problem = deletion_refusal(user, await self.count_active_admins(conn))
+            if problem is not None:
+                raise StoreError(problem, "id")
             await conn.execute(delete(schema.users).where(schema.users.c.id == user_id))
             await self._hand_on_folds(conn)
             await self._audit(conn, actor, "user.delete", user.username)

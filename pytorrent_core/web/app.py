@@ -18,10 +18,15 @@ from quart import (
     render_template,
     request,
 )
-from quart.globals import request_ctx
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from ..access.facts import RequestFacts, TrustedNetworks, facts_from_scope, normalise_ip
+from ..access.facts import (
+    RequestFacts,
+    TrustedNetworks,
+    facts_from_scope,
+    mounted_at_prefix,
+    normalise_ip,
+)
 from ..access.hosts import HostPolicy, refusal
 from ..access.origin import origin_allowed
 from ..access.policy import (
@@ -72,6 +77,7 @@ class PyTorrentApp(socketio.ASGIApp):
     """The ASGI application: Socket.IO at /socket.io/, everything else to Quart.
 
     Before either sees a request, its ``Host`` must be one of ours (DNS rebinding).
+    Behind a trusted proxy's ``X-Forwarded-Prefix``, Quart sees itself mounted there.
     """
 
     quart: Quart
@@ -92,6 +98,8 @@ class PyTorrentApp(socketio.ASGIApp):
             if problem is not None:
                 await _refuse_host(scope, receive, send, problem)
                 return
+            if believed and not f"{scope['path'].rstrip('/')}/".startswith(self.engineio_path):
+                scope = mounted_at_prefix(scope)
         await super().__call__(scope, receive, send)
 
     @property
@@ -191,10 +199,6 @@ def create_app(settings: Settings, plugins: AuthPlugins) -> PyTorrentApp:
         g.facts = facts
         if facts.scheme != request.scheme:
             request.scheme = facts.scheme  # trusted proxy says https: secure cookies apply
-        if facts.prefix:
-            # Behind a trusted proxy's X-Forwarded-Prefix: url_for must include it.
-            request.root_path = facts.prefix
-            request_ctx.url_adapter = quart.create_url_adapter(request)
         if need is Need.PUBLIC:
             return None  # public views that care who is asking call resolve_request()
         resolution = await resolve_request()
@@ -221,12 +225,12 @@ def create_app(settings: Settings, plugins: AuthPlugins) -> PyTorrentApp:
 
     @quart.after_request
     async def prefix_redirects(response: Any) -> Any:
-        """App-relative redirects get the trusted proxy's path prefix."""
-        facts: RequestFacts | None = g.get("facts")
+        """App-relative redirects (``/login``, a provider's ``/``) get the mount point."""
         location = response.headers.get("Location")
-        if facts is not None and facts.prefix and location and location.startswith("/") \
-                and not location.startswith("//"):
-            response.headers["Location"] = facts.prefix + location
+        root = request.root_path
+        if root and location and location.startswith("/") and not location.startswith("//") \
+                and not location.startswith(f"{root}/"):
+            response.headers["Location"] = root + location
         return response
 
     async def unauthenticated_page(facts: RequestFacts, resolution: Resolution) -> Any:
