@@ -1,4 +1,4 @@
-"""Admin pages: users, profiles, API tokens and the audit log. Shells only; the data comes from the APIs.
+"""Admin pages: users, profiles, API tokens, audit log. Shells; the data comes from the APIs.
 
 Each page needs the admin role, as the APIs it calls do; a non-admin gets 403 here
 and never sees the links.
