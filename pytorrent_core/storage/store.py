@@ -405,7 +405,9 @@ class Store:
         """Replace the user's grants. Key None = all profiles; level none = no row."""
         async with self._write() as conn:
             await self._write_permissions(conn, user_id, permissions)
-            await self._audit(conn, actor, "user.permissions", str(user_id),
+            username = await conn.scalar(select(schema.users.c.username)
+                                         .where(schema.users.c.id == user_id))
+            await self._audit(conn, actor, "user.permissions", username or str(user_id),
                               {str(k): v for k, v in permissions.items()})
 
     @staticmethod
