@@ -103,6 +103,12 @@ async def test_who_removed_this_torrent_with_its_data_and_from_where(
             added = await xavier.post(base, files=[("torrent", ("t.torrent", data))],
                                       headers=ORIGIN)
             assert added.status_code == 201, added.text
+
+            async def seeding() -> bool:  # rTorrent has checked the data it will delete
+                rows = (await xavier.get(base)).json()["torrents"]
+                return any(r["hash"] == info_hash and r["state"] == "seeding" for r in rows)
+
+            await eventually(seeding)
             removed = await xavier.post(f"{base}/actions", headers=ORIGIN, json={
                 "action": "remove", "hashes": [info_hash], "delete_data": True})
             assert removed.json() == {"results": {info_hash: "ok"}}
