@@ -14,6 +14,7 @@ from pathlib import Path
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from .access.audit import AuditLog
 from .access.cache import AuthCache
 from .config import (
     CONFIG_ENV,
@@ -112,7 +113,8 @@ async def open_services(settings: Settings, plugins: AuthPlugins) -> Services:
     store = Store.from_url(settings.database_url)
     await store.migrate()
     await ensure_admin(store)
-    return Services(settings=settings, store=store, cache=AuthCache(store), plugins=plugins)
+    return Services(settings=settings, store=store, cache=AuthCache(store), plugins=plugins,
+                    audit=AuditLog(store, int(settings.audit_retention_days)))
 
 
 async def preflight(settings: Settings, plugins: AuthPlugins) -> None:

@@ -352,9 +352,10 @@ def auth_doctor(obj: Context) -> None:
 
 
 def _register_subcommands() -> None:
-    from . import cli_profiles, cli_tokens, cli_users
+    from . import cli_audit, cli_profiles, cli_tokens, cli_users
 
     cli_users.register(main)
+    cli_audit.register(main)
     cli_tokens.register(main)
     cli_profiles.register(main)
 

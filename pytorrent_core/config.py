@@ -314,6 +314,9 @@ CORE_SETTINGS: tuple[Setting, ...] = (
             "Send the session cookie only over HTTPS (set true behind an HTTPS proxy)."),
     Setting("session.lifetime_hours", "PYTORRENT_SESSION_LIFETIME_HOURS", 24 * 7,
             parse_int(1, 24 * 365), "Hours a login session lasts."),
+    Setting("audit.retention_days", "PYTORRENT_AUDIT_RETENTION_DAYS", 90,
+            parse_int(0, 36500), "Days the audit log keeps security events; older ones are "
+            "deleted at start-up and daily. 0 keeps them all."),
     Setting("proxy_fix.enable", "PYTORRENT_PROXY_FIX_ENABLE", False, parse_bool,
             "Believe X-Forwarded-Proto/Host/Port/Prefix from trusted proxies. "
             "X-Forwarded-For from a trusted proxy gives the client address either way."),

@@ -44,6 +44,7 @@ class AuthCache:
         self._ended_loaded_at: datetime | None = None
         self._sessions_generation: int | None = None
         self._token_use: dict[int, datetime] = {}
+        self._session_seen: dict[str, datetime] = {}
         self._generation: int | None = None
         self._epoch = 0
         self._tasks: list[asyncio.Task[None]] = []
@@ -228,6 +229,16 @@ class AuthCache:
         pending, self._token_use = self._token_use, {}
         if pending:
             await self.store.touch_tokens(pending)
+        seen, self._session_seen = self._session_seen, {}
+        if seen:
+            await self.store.touch_sessions(seen)
+
+    def note_session_seen(self, sid: str) -> None:
+        self._session_seen[sid] = now()
+
+    def pending_session_seen(self, sid: str) -> datetime | None:
+        """A sign-in session's last request, noted in memory but not yet written."""
+        return self._session_seen.get(sid)
 
     # ------------------------------------------------------------ background
 
@@ -266,4 +277,4 @@ class AuthCache:
             try:
                 await self.flush_token_use()
             except Exception:  # noqa: BLE001
-                log.warning("could not record token use; will retry", exc_info=True)
+                log.warning("could not record token and session use; will retry", exc_info=True)

@@ -65,6 +65,7 @@ class Resolver:
         self.secret_header_key = self.secret_header.lower()
         self._last_warning: dict[str, float] = {}
         self.token_throttle = TokenThrottle()
+        self.audit = services.audit
 
     async def resolve(self, facts: RequestFacts) -> Resolution:
         presented = self._presented_token(facts)
@@ -73,7 +74,7 @@ class Resolver:
         if not self.enabled:
             return await self._disabled()
         if self.bypass_hosts and self._bypass_applies(facts):
-            return await self._by_bypass()
+            return await self._by_bypass(facts)
         if self.external:
             return await self._by_provider(facts)
         return await self._by_session(facts)
@@ -101,6 +102,7 @@ class Resolver:
         if principal is None:
             return Resolution(None, "bad_token", "the token's owner is not active")
         self.cache.note_token_use(record.id)
+        self.audit.token_used(record.id, principal.username, client)
         return Resolution(principal)
 
     async def _disabled(self) -> Resolution:
@@ -118,12 +120,13 @@ class Resolver:
             return False
         return not is_public(facts.peer)
 
-    async def _by_bypass(self) -> Resolution:
+    async def _by_bypass(self, facts: RequestFacts) -> Resolution:
         user = await self.cache.user_by_name(self.settings.auth_bypass_user)
         if user is None or not user.active:
             return Resolution(None, "bypass_user_unavailable",
                               f"bypass user {self.settings.auth_bypass_user!r} is missing "
                               "or deactivated")
+        self.audit.bypass_used(user.username, facts.client)
         return Resolution(await self.principal_for(user, "bypass"))
 
     async def _by_provider(self, facts: RequestFacts) -> Resolution:
@@ -165,6 +168,7 @@ class Resolver:
         claims = self.user_header_key in facts.header_map
         if not facts.peer_trusted:
             if claims:
+                self.audit.untrusted_header(self.user_header, facts.peer, "untrusted peer")
                 self._warn_sampled(
                     "untrusted", "ignored %s header from %s: not in auth.trusted_proxies "
                     "(PYTORRENT_AUTH_TRUSTED_PROXIES); add the proxy's address if it is yours",
@@ -174,6 +178,8 @@ class Resolver:
                               f"this request came from {facts.peer}")
         if self.proxy_secret is not None and not self._carries_secret(facts, self.proxy_secret):
             if claims:
+                self.audit.untrusted_header(self.user_header, facts.peer,
+                                            "missing or wrong proxy secret")
                 self._warn_sampled(
                     "secret", "ignored %s header from %s: the %s header is missing or wrong "
                     "(PYTORRENT_AUTH_PROXY_SECRET); make the proxy set it", self.user_header,
@@ -227,6 +233,7 @@ class Resolver:
         if (user is None or not user.active or not claim.matches(user)
                 or claim.sid in await self.cache.ended_sessions()):
             return Resolution(None, "session_ended", "session ended; sign in again")
+        self.cache.note_session_seen(claim.sid)
         return Resolution(await self.principal_for(user, "session"))
 
     # ------------------------------------------------------------ helpers

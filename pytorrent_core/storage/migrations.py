@@ -119,6 +119,35 @@ def _v7_username_fold(conn: Connection) -> None:
             "CREATE UNIQUE INDEX uq_users_username_fold ON users (username_fold)")
 
 
+def _v8_audit_and_sessions(conn: Connection) -> None:
+    """Audit events get provider and outcome; sign-in sessions get a table of their own.
+
+    Frozen DDL: later changes to ``schema`` must not change what this revision built.
+    """
+    columns = {column["name"] for column in inspect(conn).get_columns("audit_events")}
+    if "provider" not in columns:
+        conn.exec_driver_sql("ALTER TABLE audit_events ADD COLUMN provider VARCHAR(64)")
+    if "outcome" not in columns:
+        conn.exec_driver_sql("ALTER TABLE audit_events ADD COLUMN outcome VARCHAR(16)")
+    conn.exec_driver_sql("CREATE INDEX IF NOT EXISTS ix_audit_events_at ON audit_events (at)")
+    postgres = conn.dialect.name == "postgresql"
+    moment = "TIMESTAMP WITH TIME ZONE" if postgres else "DATETIME"
+    no = "false" if postgres else "0"
+    conn.exec_driver_sql(
+        "CREATE TABLE IF NOT EXISTS user_sessions ("
+        "sid VARCHAR(64) NOT NULL PRIMARY KEY, "
+        "user_id INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE, "
+        "epoch INTEGER NOT NULL, "
+        f"created_at {moment} NOT NULL, "
+        f"last_seen_at {moment} NOT NULL, "
+        f"expires_at {moment} NOT NULL, "
+        "address VARCHAR(64), "
+        "agent VARCHAR(64), "
+        f"remember BOOLEAN NOT NULL DEFAULT {no})")
+    conn.exec_driver_sql(
+        "CREATE INDEX IF NOT EXISTS ix_user_sessions_user ON user_sessions (user_id)")
+
+
 MIGRATIONS: tuple[tuple[int, str, Migration], ...] = (
     (1, "initial schema", _v1_initial),
     (2, "profile labels", _v2_profile_labels),
@@ -127,6 +156,7 @@ MIGRATIONS: tuple[tuple[int, str, Migration], ...] = (
     (5, "profile data root", _v5_profile_data_root),
     (6, "one-time passwords must be changed", _v6_must_change_password),
     (7, "usernames that read the same collide", _v7_username_fold),
+    (8, "audit provider and outcome, sign-in sessions", _v8_audit_and_sessions),
 )
 
 LATEST = MIGRATIONS[-1][0]

@@ -141,4 +141,26 @@ audit_events = Table(
     Column("target", String(256), nullable=True),
     Column("detail", Text, nullable=True),
     Column("remote_addr", String(64), nullable=True),
+    # How the actor signed in (local, tinyauth, token, bypass, ...) and the result
+    # (ok, failed, throttled, refused): migration 8.
+    Column("provider", String(64), nullable=True),
+    Column("outcome", String(16), nullable=True),
+    Index("ix_audit_events_at", "at"),
+)
+
+# One row per sign-in session (migration 8); the sid is the one in the cookie.
+# last_seen_at is written in batches, never once per request.
+user_sessions = Table(
+    "user_sessions",
+    metadata,
+    Column("sid", String(64), primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("epoch", Integer, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("last_seen_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("address", String(64), nullable=True),
+    Column("agent", String(64), nullable=True),
+    Column("remember", Boolean, nullable=False, server_default=false()),
+    Index("ix_user_sessions_user", "user_id"),
 )

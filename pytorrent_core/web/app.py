@@ -40,9 +40,11 @@ from ..access.policy import (
 from ..access.resolver import Resolution, Resolver
 from ..bootstrap import check_bypass_user, open_services, secret_key
 from ..config import Settings
+from ..models import Principal
 from ..plugins import AuthPlugins
 from ..services import Services
 from ..storage import StoreError
+from ..storage.records import AuditOrigin, audit_origin
 from .handshakes import MAX_MESSAGE_BYTES, HandshakeLimitedServer
 from .headers import with_security_headers
 from .live import TorrentHub
@@ -164,12 +166,14 @@ def create_app(settings: Settings, plugins: AuthPlugins) -> PyTorrentApp:
         hub.cache = services.cache
         services.cache.listeners.append(hub.profiles_changed)
         await services.cache.start()
+        await services.audit.start()
 
     @quart.after_serving
     async def stop() -> None:
         await hub.stop()
         services: Services | None = state.get("services")
         if services is not None:
+            await services.audit.stop()
             await services.cache.stop()
             await services.store.close()
 
@@ -197,11 +201,15 @@ def create_app(settings: Settings, plugins: AuthPlugins) -> PyTorrentApp:
             return _error(500, "internal error")
         facts = facts_for_request()
         g.facts = facts
+        audit_origin.set(AuditOrigin(address=facts.client))
         if facts.scheme != request.scheme:
             request.scheme = facts.scheme  # trusted proxy says https: secure cookies apply
         if need is Need.PUBLIC:
             return None  # public views that care who is asking call resolve_request()
         resolution = await resolve_request()
+        if resolution.principal is not None:
+            audit_origin.set(AuditOrigin(facts.client, provider_of(resolution.principal,
+                                                                    plugins.provider)))
         profile_id = (request.view_args or {}).get("profile_id")
         denied = check(resolution.principal, need, profile_id,
                        before_password_change=usable_before_password_change(view))
@@ -292,13 +300,23 @@ def create_app(settings: Settings, plugins: AuthPlugins) -> PyTorrentApp:
     from .realtime import register as register_realtime
 
     realtime = register_realtime(sio, state, trusted, settings)
-    from . import api_profiles, api_tokens, api_torrents, pages_admin
+    from . import api_audit, api_profiles, api_sessions, api_tokens, api_torrents, pages_admin
 
     api_profiles.register(quart, realtime)
     api_tokens.register(quart)
+    api_sessions.register(quart)
+    api_audit.register(quart)
     api_torrents.register(quart)
     pages_admin.register(quart)
     return app
+
+
+def provider_of(principal: Principal, provider: str | None) -> str:
+    """How the principal signed in, for the audit log: the provider's name for sessions
+    and external sign-in, else ``token``, ``bypass`` or ``disabled``."""
+    if principal.via in ("session", "provider") and provider:
+        return provider
+    return str(principal.via)
 
 
 def _error(status: int, message: str) -> Any:
