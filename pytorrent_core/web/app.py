@@ -26,6 +26,8 @@ from ..access.hosts import HostPolicy, refusal
 from ..access.origin import origin_allowed
 from ..access.policy import (
     PASSWORD_CHANGE_REQUIRED,
+    SAFE_METHODS,
+    TWO_FACTOR_REQUIRED,
     Need,
     check,
     need_of,
@@ -191,7 +193,8 @@ def create_app(settings: Settings, plugins: AuthPlugins) -> PyTorrentApp:
         resolution = await resolve_request()
         profile_id = (request.view_args or {}).get("profile_id")
         denied = check(resolution.principal, need, profile_id,
-                       before_password_change=usable_before_password_change(view))
+                       before_password_change=usable_before_password_change(view),
+                       changes=request.method not in SAFE_METHODS)
         if resolution.retry_after is not None:
             response = await make_response(_error(429, resolution.detail))
             response.headers["Retry-After"] = str(resolution.retry_after)
@@ -203,7 +206,8 @@ def create_app(settings: Settings, plugins: AuthPlugins) -> PyTorrentApp:
         if not origin_allowed(facts, resolution.principal, allowed_origins):
             return _error(403, "cross-origin request refused: Origin/Referer does not match "
                                "this site or PYTORRENT_API_ALLOWED_ORIGINS")
-        if denied is not None and denied.reason == PASSWORD_CHANGE_REQUIRED \
+        if denied is not None and denied.reason in (PASSWORD_CHANGE_REQUIRED,
+                                                    TWO_FACTOR_REQUIRED) \
                 and not facts.is_api:
             return redirect("/account")
         if denied is not None:

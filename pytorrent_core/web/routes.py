@@ -54,7 +54,10 @@ def safe_next(target: str | None) -> str:
 
 def principal_json(principal: Principal) -> dict[str, Any]:
     return {**user_fields(principal.user, principal.permissions), "via": principal.via,
-            "password_change_required": principal.must_change_password}
+            "password_change_required": principal.must_change_password,
+            "two_factor_required": principal.must_enrol_two_factor,
+            "admin": principal.is_admin,
+            "token_scope": principal.scope.as_json() if principal.scope else None}
 
 
 def _ours(origin: str) -> bool:
