@@ -32,6 +32,38 @@ if (passwordForm) {
 
 const tokensPath = () => `/api/auth/users/${userId}/tokens`;
 const tokenTable = document.querySelector("#own-tokens tbody");
+const profileNames = new Map();
+
+// "ro on seedbox, home" / "full on every profile" / "my access".
+export function scopeText(scope) {
+  if (!scope) return "my access";
+  const where = scope.profiles
+    ? scope.profiles.map((id) => profileNames.get(id) || `#${id}`).join(", ")
+    : "every profile";
+  return `${scope.permission} on ${where}`;
+}
+
+function lastUse(token) {
+  if (!token.last_used_at) return when(null);
+  return token.last_used_address
+    ? `${when(token.last_used_at)} from ${token.last_used_address}` : when(token.last_used_at);
+}
+
+async function loadProfileChoices() {
+  const box = document.getElementById("token-profiles");
+  if (!box) return;
+  let profiles = [];
+  try {
+    ({ profiles } = await api("/api/profiles"));
+  } catch (error) {
+    toast(`Could not load your profiles: ${error.message}`, { error: true });
+  }
+  for (const profile of profiles) profileNames.set(profile.id, profile.name);
+  const error = box.querySelector(".field-error");
+  box.replaceChildren(box.querySelector("legend"), ...profiles.map((profile) => el("label",
+    { className: "inline" }, el("input", { type: "checkbox", name: "profiles",
+      value: String(profile.id), "data-profile": profile.name }), profile.name)), error);
+}
 
 async function loadTokens() {
   if (!tokenTable) return;
@@ -43,7 +75,7 @@ async function loadTokens() {
     return;
   }
   if (!tokens.length) {
-    tokenTable.replaceChildren(el("tr", {}, el("td", { colspan: "7", className: "empty" },
+    tokenTable.replaceChildren(el("tr", {}, el("td", { colspan: "8", className: "empty" },
       "No API tokens yet.")));
     return;
   }
@@ -55,7 +87,8 @@ async function loadTokens() {
     return el("tr", { "data-token-id": String(token.id) },
       el("td", {}, token.name), el("td", {}, el("code", {}, `${token.prefix}…`)),
       el("td", {}, when(token.created_at)), el("td", {}, when(token.expires_at)),
-      el("td", {}, when(token.last_used_at)),
+      el("td", { className: "token-scope" }, scopeText(token.scope)),
+      el("td", { className: "token-last-use" }, lastUse(token)),
       el("td", {}, el("span", { className: "state-tag", "data-state": token.state }, token.state)),
       el("td", { className: "row-actions" }, revoke));
   }));
@@ -82,6 +115,10 @@ if (tokenForm) {
     const json = { name: form.get("name") };
     const days = String(form.get("expires_in_days") || "").trim();
     if (days) json.expires_in_days = Number(days);
+    const permission = String(form.get("permission") || "");
+    if (permission) json.permission = permission;
+    const profiles = form.getAll("profiles").map(Number);
+    if (profiles.length) json.profiles = profiles;
     let made;
     try {
       made = await api(tokensPath(), { method: "POST", json });
@@ -106,5 +143,5 @@ if (tokenForm) {
     }
     toast("Token copied.");
   });
-  loadTokens();
+  loadProfileChoices().then(loadTokens);
 }

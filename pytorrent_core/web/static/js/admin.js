@@ -286,6 +286,13 @@ class ProfilesPage {
 
 // ------------------------------------------------------------------ tokens
 
+// "ro on profiles 1, 3" / "full on every profile" / "owner's access".
+function scopeOf(scope) {
+  if (!scope) return "owner's access";
+  const where = scope.profiles ? `profiles ${scope.profiles.join(", ")}` : "every profile";
+  return `${scope.permission} on ${where}`;
+}
+
 class TokensPage {
   constructor() {
     this.table = document.querySelector("#tokens-table tbody");
@@ -301,7 +308,7 @@ class TokensPage {
       return;
     }
     if (!tokens.length) {
-      this.table.replaceChildren(el("tr", {}, el("td", { colspan: "8", className: "empty" },
+      this.table.replaceChildren(el("tr", {}, el("td", { colspan: "9", className: "empty" },
         "No API tokens. Users create them on their account page.")));
       return;
     }
@@ -313,7 +320,9 @@ class TokensPage {
       return el("tr", { "data-token-id": String(token.id) },
         el("td", {}, token.username), el("td", {}, token.name),
         el("td", {}, el("code", {}, `${token.prefix}…`)), el("td", {}, when(token.created_at)),
-        el("td", {}, when(token.expires_at)), el("td", {}, when(token.last_used_at)),
+        el("td", {}, when(token.expires_at)), el("td", {}, scopeOf(token.scope)),
+        el("td", {}, token.last_used_address
+          ? `${when(token.last_used_at)} from ${token.last_used_address}` : when(token.last_used_at)),
         el("td", {}, el("span", { className: "state-tag", "data-state": token.state }, token.state)),
         el("td", { className: "row-actions" }, revoke));
     }));
