@@ -279,10 +279,11 @@ def create_app(settings: Settings, plugins: AuthPlugins) -> PyTorrentApp:
     from .realtime import register as register_realtime
 
     realtime = register_realtime(sio, state, trusted, settings)
-    from . import api_profiles, api_tokens, api_torrents, pages_admin
+    from . import api_profiles, api_tokens, api_torrents, pages_admin, two_factor
 
     api_profiles.register(quart, realtime)
     api_tokens.register(quart)
+    two_factor.register(quart)
     api_torrents.register(quart)
     pages_admin.register(quart)
     return app

@@ -30,6 +30,7 @@ from ..access.policy import Need, before_password_change, requires
 from ..access.throttle import Attempt, LoginThrottle
 from ..models import LoginPage, LogoutAction, Principal, User
 from ..passwords import PasswordProblem, hash_password
+from . import two_factor
 from .api_profiles import visible_profiles
 from .api_users import user_fields
 from .sessions import SESSION_COOKIE
@@ -165,8 +166,11 @@ def register(app: Quart) -> None:
             return response
         if user is None:
             return await _login_page(error=GENERIC_LOGIN_FAILURE, status=401)
+        next_url = safe_next(form.get("next") or request.args.get("next"))
+        if user.two_factor:
+            return await two_factor.ask_for_code(user, next_url, api=False)
         start_session(user)
-        return redirect(safe_next(form.get("next") or request.args.get("next")))
+        return redirect(next_url)
 
     @app.post("/api/auth/login")
     @requires(Need.PUBLIC)
@@ -188,6 +192,8 @@ def register(app: Quart) -> None:
                 {"Retry-After": str(attempt.retry_after)}
         if user is None:
             return jsonify(error=GENERIC_LOGIN_FAILURE), 401
+        if user.two_factor:
+            return await two_factor.ask_for_code(user, "/", api=True)
         start_session(user)
         resolver = _state()["resolver"]
         principal = await resolver.principal_for(user, "session")
@@ -259,7 +265,8 @@ def register(app: Quart) -> None:
         principal: Principal = g.principal
         return await render_template(
             "account.html", principal=principal, external=_state()["resolver"].external,
-            can_change_password=_can_change_password(principal))
+            can_change_password=_can_change_password(principal),
+            two_factor=await two_factor.account_state(principal))
 
     @app.post("/api/auth/password")
     @requires(Need.USER)

@@ -1,5 +1,7 @@
 // Account page: change one's own password (the one-time password first of all),
-// and one's own API tokens: list, create (shown once, with a copy button), revoke.
+// two-factor sign-in (enrol with a QR code or the typed key, recovery codes shown
+// once, turn off), and one's own API tokens: list, create (shown once, with a copy
+// button), revoke.
 import { api, appUrl } from "./api.js";
 import { clearErrors, confirmDialog, el, showError, when } from "./dom.js";
 import { toast } from "./toast.js";
@@ -144,4 +146,66 @@ if (tokenForm) {
     toast("Token copied.");
   });
   loadProfileChoices().then(loadTokens);
+}
+
+// ------------------------------------------------------------------ two-factor sign-in
+
+const twoFactor = document.getElementById("two-factor");
+const startButton = document.getElementById("two-factor-start");
+if (startButton) {
+  startButton.addEventListener("click", async () => {
+    let setup;
+    try {
+      setup = await api("/api/auth/2fa/setup", { method: "POST", json: {} });
+    } catch (error) {
+      toast(`Could not start: ${error.message}`, { error: true });
+      return;
+    }
+    document.getElementById("two-factor-qr").src = `${appUrl(setup.qr)}?${Date.now()}`;
+    document.getElementById("two-factor-secret").textContent = setup.secret_grouped;
+    document.getElementById("two-factor-enrol").hidden = false;
+    startButton.hidden = true;
+    document.getElementById("confirm-code").focus();
+  });
+}
+
+const confirmForm = document.getElementById("two-factor-confirm");
+if (confirmForm) {
+  confirmForm.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    clearErrors(confirmForm);
+    const code = String(new FormData(confirmForm).get("code") || "");
+    let done;
+    try {
+      done = await api("/api/auth/2fa/confirm", { method: "POST", json: { code } });
+    } catch (error) {
+      if (!showError(confirmForm, error)) toast(error.message, { error: true });
+      return;
+    }
+    document.getElementById("two-factor-enrol").hidden = true;
+    document.getElementById("two-factor-state").textContent =
+      "On: signing in asks for a code from your authenticator app after the password.";
+    document.getElementById("recovery-codes").replaceChildren(
+      ...done.recovery_codes.map((recovery) => el("li", {}, el("code", {}, recovery))));
+    document.getElementById("two-factor-codes").hidden = false;
+    twoFactor.dataset.enabled = "true";
+    toast("Two-factor sign-in is on.");
+  });
+}
+
+const disableForm = document.getElementById("two-factor-disable");
+if (disableForm) {
+  disableForm.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    clearErrors(disableForm);
+    const code = String(new FormData(disableForm).get("code") || "");
+    try {
+      await api("/api/auth/2fa/disable", { method: "POST", json: { code } });
+    } catch (error) {
+      if (!showError(disableForm, error)) toast(error.message, { error: true });
+      return;
+    }
+    toast("Two-factor sign-in is off.");
+    window.location.reload();
+  });
 }

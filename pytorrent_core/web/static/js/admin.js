@@ -103,12 +103,18 @@ class UsersPage {
         reset.addEventListener("click", () => this.resetPassword(user));
         buttons.push(reset);
       }
+      if (user.two_factor) {
+        const resetTwoFactor = el("button", { type: "button", "data-do": "reset-2fa" }, "Reset 2FA…");
+        resetTwoFactor.addEventListener("click", () => this.resetTwoFactor(user));
+        buttons.push(resetTwoFactor);
+      }
       const remove = el("button", { type: "button", className: "danger", "data-do": "delete" }, "Delete…");
       remove.disabled = user.id === selfId || user.builtin;
       remove.addEventListener("click", () => this.remove(user));
       buttons.push(remove);
 
-      const signIn = user.provider ? `via ${user.provider}` : (user.has_password ? "password" : "no password");
+      const signIn = (user.provider ? `via ${user.provider}` : (user.has_password ? "password" : "no password"))
+        + (user.two_factor ? " + 2FA" : "");
       return el("tr", { "data-user-id": String(user.id), "data-username": user.username },
         el("th", { scope: "row" }, ...name), el("td", {}, role),
         el("td", {}, el("label", { className: "inline" }, active, user.active ? "active" : "inactive")),
@@ -122,6 +128,19 @@ class UsersPage {
       { type: "password", autocomplete: "new-password" });
     if (!password) return;
     await this.update(user, { password }, (u) => `Password of ${u.username} changed; their sessions ended.`);
+  }
+
+  async resetTwoFactor(user) {
+    if (!await confirmDialog(`Reset two-factor sign-in of ${user.username}?`,
+      "Their authenticator and recovery codes stop working; the password alone signs them in "
+      + "until they set it up again.", "Reset")) return;
+    try {
+      await api(`/api/auth/users/${user.id}/2fa/reset`, { method: "POST", json: {} });
+      toast(`Two-factor sign-in of ${user.username} reset.`);
+    } catch (error) {
+      fail(`Could not reset ${user.username}`)(error);
+    }
+    await this.load();
   }
 
   async remove(user) {
