@@ -14,6 +14,7 @@ from pathlib import Path
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from .access.audit import AuditLog
 from .access.cache import AuthCache
 from .config import (
     CONFIG_ENV,
@@ -114,7 +115,8 @@ async def open_services(settings: Settings, plugins: AuthPlugins) -> Services:
     await ensure_admin(store)
     cache = AuthCache(store, require_two_factor_admins=bool(
         settings.get("auth.require_2fa_admins", False)))
-    return Services(settings=settings, store=store, cache=cache, plugins=plugins)
+    return Services(settings=settings, store=store, cache=cache, plugins=plugins,
+                    audit=AuditLog(store, int(settings.audit_retention_days)))
 
 
 async def preflight(settings: Settings, plugins: AuthPlugins) -> None:
@@ -252,3 +254,30 @@ def warn_if_open(settings: Settings, host: str, plugins: AuthPlugins | None = No
             "authentication is disabled (PYTORRENT_AUTH_ENABLE=false) and pyTorrent listens on "
             "%s: anyone who can reach this address is admin. This is not meant for production; "
             "bind to 127.0.0.1 or enable authentication.", host)
+
+
+def raise_open_files_limit(max_connections: int) -> None:
+    """Each connection takes a file descriptor: make room for server.max_connections.
+
+    Raises the soft limit as far as the hard limit allows; warns when that is not enough.
+    """
+    try:
+        import resource
+    except ImportError:  # not a POSIX system
+        return
+    needed = max_connections + 100  # the database, rTorrent, logs and listening sockets
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY or soft >= needed:
+        return
+    target = needed if hard == resource.RLIM_INFINITY else min(needed, hard)
+    if target > soft:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+        except (ValueError, OSError):
+            pass
+    if soft < needed:
+        log.warning(
+            "server.max_connections (PYTORRENT_SERVER_MAX_CONNECTIONS) is %d but this process "
+            "may open only %d files: connections past that fail. Lower the setting or raise "
+            "the limit (ulimit -n, or LimitNOFILE= in a systemd unit).", max_connections, soft)

@@ -1,7 +1,8 @@
 """``pytorrent profiles ...``: rTorrent profiles from a shell, with or without a running server.
 
 Like the other commands, these open the same database the server uses; a change
-reaches a running server through the store's change counter.
+reaches a running server through the store's change counter, and the commands that
+write name the database they changed.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from typing import Any
 
 import click
 
-from .cli import Context, pass_context, run_async, user_errors
+from .cli import Context, changes_database, echo_table, pass_context, run_async, user_errors
 from .cli_users import ACTOR, _with_services
 from .profiles import clean_data_root, clean_name, clean_scgi_url
 from .services import Services
@@ -55,10 +56,9 @@ def profiles_list(obj: Context, as_json: bool) -> None:
     if not rows:
         click.echo("no profiles yet; add one: pytorrent profiles add NAME scgi://HOST:PORT")
         return
-    click.echo(f"{'id':>4}  {'name':<24} {'scgi_url':<40} data_root")
-    for row in rows:
-        click.echo(f"{row['id']:>4}  {row['name']:<24} {row['scgi_url']:<40} "
-                   f"{row['data_root'] or '-'}")
+    echo_table(("id", "name", "scgi_url", "data_root"),
+               [(row["id"], row["name"], row["scgi_url"], row["data_root"] or "-")
+                for row in rows])
 
 
 @profiles.command("add")
@@ -68,6 +68,7 @@ def profiles_list(obj: Context, as_json: bool) -> None:
               "removed torrents' data (as both rTorrent and pyTorrent see it).")
 @pass_context
 @user_errors
+@changes_database()
 def profiles_add(obj: Context, name: str, scgi_url: str, data_root: str | None) -> None:
     """Add profile NAME for the rTorrent at SCGI_URL (scgi://host:port or scgi:///socket)."""
     values = clean_name(name), clean_scgi_url(scgi_url), clean_data_root(data_root)
@@ -88,6 +89,7 @@ def profiles_add(obj: Context, name: str, scgi_url: str, data_root: str | None) 
 @click.option("--data-root", default=None, help="New data root; an empty string clears it.")
 @pass_context
 @user_errors
+@changes_database()
 def profiles_set(obj: Context, name_or_id: str, name: str | None, scgi_url: str | None,
                  data_root: str | None) -> None:
     """Change a profile's name, SCGI address or data root."""
@@ -114,6 +116,7 @@ def profiles_set(obj: Context, name_or_id: str, name: str | None, scgi_url: str 
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @pass_context
 @user_errors
+@changes_database()
 def profiles_remove(obj: Context, name_or_id: str, yes: bool) -> None:
     """Remove a profile from pyTorrent (rTorrent and its torrents are not touched)."""
 

@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 import click
 
-from .cli import Context, pass_context, run_async, user_errors
+from .cli import Context, changes_database, echo_table, pass_context, run_async, user_errors
 from .storage import Store, StoreError, TokenRecord
 from .storage.store import now
 
@@ -21,6 +21,8 @@ T = TypeVar("T")
 
 
 def _with_store(obj: Context, work: Callable[[Store], Awaitable[T]]) -> T:
+    obj.require_database()
+
     async def run() -> T:
         store = Store.from_url(obj.settings.database_url)
         try:
@@ -67,6 +69,7 @@ def tokens() -> None:
               help="The token may look but never add, act or change anything.")
 @pass_context
 @user_errors
+@changes_database(report_to_stderr=True)
 def create(obj: Context, username: str, name: str, expires_in_days: int | None,
            expires_at: str | None, profiles: tuple[str, ...], read_only: bool) -> None:
     """Create a token for USERNAME and print it once (only its digest is stored).
@@ -147,12 +150,13 @@ def list_(obj: Context, username: str, as_json: bool) -> None:
     if not rows:
         click.echo(f"{username} has no API tokens")
         return
-    for row in rows:
-        click.echo(f"{row['id']:>4}  {row['prefix']}...  {row['state']:<8} "
-                   f"created {row['created_at']}  expires {row['expires_at'] or 'never'}  "
-                   f"last used {row['last_used_at'] or 'never'}"
-                   f"{' from ' + row['last_used_address'] if row['last_used_address'] else ''}"
-                   f"  {row['scope_text']}  {row['name']}")
+    echo_table(("id", "prefix", "state", "created", "expires", "last used", "scope", "name"),
+               [(row["id"], f"{row['prefix']}...", row["state"], row["created_at"],
+                 row["expires_at"] or "never",
+                 (f"{row['last_used_at']} from {row['last_used_address']}"
+                  if row["last_used_address"] else row["last_used_at"] or "never"),
+                 row["scope_text"], row["name"])
+                for row in rows])
 
 
 @tokens.command("revoke")
@@ -160,6 +164,7 @@ def list_(obj: Context, username: str, as_json: bool) -> None:
 @click.argument("token_id", type=int)
 @pass_context
 @user_errors
+@changes_database()
 def revoke(obj: Context, username: str, token_id: int) -> None:
     """Revoke USERNAME's token TOKEN_ID; it stops working at once."""
 

@@ -2,7 +2,9 @@
 
 Every command opens the same services the server uses (so migrations run and the
 first admin exists), changes the store, and closes it. A change that ends
-sessions reaches a running server through the store's auth generation.
+sessions reaches a running server through the store's auth generation. Commands
+that write name the database they changed and refuse a missing one without
+``--create``.
 """
 
 from __future__ import annotations
@@ -13,11 +15,13 @@ from typing import Any, TypeVar
 
 import click
 
-from .cli import Context, pass_context, run_async, user_errors
+from .cli import Context, changes_database, echo_table, pass_context, run_async, user_errors
 from .models import Level, User
 from .passwords import PasswordProblem, check_policy, hash_password
 from .services import Services
-from .usernames import MAX_USERNAME_LENGTH, normalise, text_problem
+from .storage import StoreError
+from .storage.store import deletion_refusal
+from .usernames import normalise, username_problem
 
 T = TypeVar("T")
 ACTOR = "cli"
@@ -28,6 +32,7 @@ def _with_services(obj: Context, work: Callable[[Services], Awaitable[T]]) -> T:
     from .bootstrap import open_services
 
     settings, plugins = obj.load()
+    obj.require_database()
 
     async def run() -> T:
         services = await open_services(settings, plugins)
@@ -80,6 +85,7 @@ def register(main: click.Group) -> None:
     @click.argument("password", required=False)
     @pass_context
     @user_errors
+    @changes_database()
     def reset_password(obj: Context, username: str, password: str | None) -> None:
         """Set USER's password and end all of their sessions.
 
@@ -114,13 +120,12 @@ def register(main: click.Group) -> None:
         if as_json:
             click.echo(json.dumps(rows, indent=2))
             return
-        click.echo(f"{'id':>4}  {'username':<24} {'role':<6} {'state':<8} sign-in")
-        for row in rows:
-            state = "active" if row["active"] else "inactive"
-            how = "password" if row["has_password"] else (row["provider"] or "none")
-            flag = " (built-in)" if row["builtin"] else ""
-            click.echo(f"{row['id']:>4}  {row['username']:<24} {row['role']:<6} {state:<8} "
-                       f"{how}{flag}")
+        echo_table(("id", "username", "role", "state", "sign-in"), [
+            (row["id"], row["username"], row["role"],
+             "active" if row["active"] else "inactive",
+             ("password" if row["has_password"] else (row["provider"] or "none"))
+             + (" (built-in)" if row["builtin"] else ""))
+            for row in rows])
 
     @users.command("add")
     @click.argument("username")
@@ -137,6 +142,7 @@ def register(main: click.Group) -> None:
                   help="Create without a password (for external providers).")
     @pass_context
     @user_errors
+    @changes_database()
     def users_add(obj: Context, username: str, role: str, permission: str,
                   display_name: str | None, email: str | None, password: str | None,
                   no_password: bool) -> None:
@@ -144,7 +150,7 @@ def register(main: click.Group) -> None:
         if no_password and password is not None:
             raise click.ClickException("give --password or --no-password, not both")
         name = normalise(username)
-        problem = "must not be empty" if not name else text_problem(name, MAX_USERNAME_LENGTH)
+        problem = username_problem(name)
         if problem:
             raise click.ClickException(f"username {username!r} {problem}")
         secret = None if no_password else _new_password(password)
@@ -165,6 +171,7 @@ def register(main: click.Group) -> None:
     @click.argument("role", type=click.Choice(["user", "admin"]))
     @pass_context
     @user_errors
+    @changes_database()
     def users_set_role(obj: Context, username: str, role: str) -> None:
         """Make USERNAME an admin or a user (ends their sessions)."""
         _update(obj, username, f"{{name!r}} is now {role}", role=role)
@@ -173,6 +180,7 @@ def register(main: click.Group) -> None:
     @click.argument("username")
     @pass_context
     @user_errors
+    @changes_database()
     def users_activate(obj: Context, username: str) -> None:
         """Let USERNAME sign in again."""
         _update(obj, username, "{name!r} is active", active=True)
@@ -181,6 +189,7 @@ def register(main: click.Group) -> None:
     @click.argument("username")
     @pass_context
     @user_errors
+    @changes_database()
     def users_deactivate(obj: Context, username: str) -> None:
         """Stop USERNAME from signing in and end their sessions."""
         _update(obj, username, "{name!r} is deactivated; their sessions have ended",
@@ -190,6 +199,7 @@ def register(main: click.Group) -> None:
     @click.argument("username")
     @pass_context
     @user_errors
+    @changes_database()
     def users_reset_2fa(obj: Context, username: str) -> None:
         """Turn USERNAME's two-factor sign-in off (a lost authenticator): the password
         alone signs them in until they set it up again."""
@@ -209,17 +219,26 @@ def register(main: click.Group) -> None:
     @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
     @pass_context
     @user_errors
+    @changes_database()
     def users_delete(obj: Context, username: str, yes: bool) -> None:
         """Delete USERNAME, their grants and API tokens."""
-        if not yes:
-            click.confirm(f"Delete user {username!r}?", abort=True)
 
-        async def work(services: Services) -> str:
+        async def deletable(services: Services) -> User:
             user = await _existing(services, username)
-            await services.store.delete_user(user.id, actor=ACTOR)
-            return user.username
+            problem = deletion_refusal(user, await services.store.count_active_admins())
+            if problem is not None:
+                raise StoreError(problem, "id")  # before asking: the answer would not matter
+            return user
 
-        click.echo(f"deleted {_with_services(obj, work)!r}")
+        user = _with_services(obj, deletable)
+        if not yes:
+            click.confirm(f"Delete user {user.username!r}?", abort=True)
+
+        async def work(services: Services) -> None:
+            await services.store.delete_user(user.id, actor=ACTOR)
+
+        _with_services(obj, work)
+        click.echo(f"deleted {user.username!r}")
 
 
 def _update(obj: Context, username: str, done: str, **fields: Any) -> None:

@@ -249,6 +249,27 @@ CORE_SETTINGS: tuple[Setting, ...] = (
     Setting("server.secret_key", "PYTORRENT_SECRET_KEY", None, parse_optional_str,
             "Key that signs session cookies. Default: generated once and kept in "
             "the data folder (mode 0600).", secret=True),
+    Setting("server.max_connections", "PYTORRENT_SERVER_MAX_CONNECTIONS", 1000,
+            parse_int(10, 1_000_000), "Connections `pytorrent serve` serves at once, idle "
+            "ones and each browser tab's Socket.IO connection included; a request beyond "
+            "them gets 503. Each takes a file descriptor: the open-files limit is raised to "
+            "fit where the system allows, with a warning where it does not."),
+    Setting("server.max_header_bytes", "PYTORRENT_SERVER_MAX_HEADER_BYTES", 32 * 1024,
+            parse_int(4096, 1024 * 1024), "Largest request head (request line and headers, "
+            "cookies included) in bytes; a larger one gets 431."),
+    Setting("server.max_headers", "PYTORRENT_SERVER_MAX_HEADERS", 100, parse_int(16, 10_000),
+            "Most headers one request may carry; more get 431."),
+    Setting("server.max_body_bytes", "PYTORRENT_SERVER_MAX_BODY_BYTES", 32 * 1024 * 1024,
+            parse_int(64 * 1024, 1024 * 1024 * 1024), "Largest request body in bytes: the "
+            ".torrent files of one add. Every other request may send 1 MiB at most (or this, "
+            "if smaller); a larger body gets 413."),
+    Setting("server.header_timeout", "PYTORRENT_SERVER_HEADER_TIMEOUT", 10.0,
+            parse_seconds(0.5, 3600), "Seconds a client has to send a whole request head (from "
+            "connecting, or from its first byte on a kept-alive connection), and a Socket.IO "
+            "connection to sign in; a request body gets as long plus a second for every 500 "
+            "bytes it brings. Past that the connection is closed."),
+    Setting("server.keepalive_timeout", "PYTORRENT_SERVER_KEEPALIVE_TIMEOUT", 5,
+            parse_int(1, 3600), "Seconds an idle connection stays open for a next request."),
     Setting("database.path", "PYTORRENT_DB_PATH", None, parse_optional_str,
             "SQLite database file. Default: pytorrent.db in the data folder.",
             example="/var/lib/pytorrent/pytorrent.db"),
@@ -296,6 +317,9 @@ CORE_SETTINGS: tuple[Setting, ...] = (
             "Send the session cookie only over HTTPS (set true behind an HTTPS proxy)."),
     Setting("session.lifetime_hours", "PYTORRENT_SESSION_LIFETIME_HOURS", 24 * 7,
             parse_int(1, 24 * 365), "Hours a login session lasts."),
+    Setting("audit.retention_days", "PYTORRENT_AUDIT_RETENTION_DAYS", 90,
+            parse_int(0, 36500), "Days the audit log keeps security events; older ones are "
+            "deleted at start-up and daily. 0 keeps them all."),
     Setting("proxy_fix.enable", "PYTORRENT_PROXY_FIX_ENABLE", False, parse_bool,
             "Believe X-Forwarded-Proto/Host/Port/Prefix from trusted proxies. "
             "X-Forwarded-For from a trusted proxy gives the client address either way."),
@@ -309,6 +333,10 @@ CORE_SETTINGS: tuple[Setting, ...] = (
             parse_list(parse_origin), "Extra browser origins allowed to open Socket.IO "
             "connections. Default: same origin only.",
             example="https://pytorrent.example.com"),
+    Setting("socketio.max_pending_handshakes", "PYTORRENT_SOCKETIO_MAX_PENDING_HANDSHAKES",
+            100, parse_int(1, 100_000), "Socket.IO connections that have not signed in yet, "
+            "at once; more are refused (401) until some sign in or time out "
+            "(server.header_timeout)."),
     Setting("api.allowed_origins", "PYTORRENT_API_ALLOWED_ORIGINS", None,
             parse_list(parse_origin), "Extra origins allowed to make unsafe API requests. "
             "Unset or empty: socketio.cors_allowed_origins is used.",

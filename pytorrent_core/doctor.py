@@ -17,6 +17,7 @@ from .config import Settings
 from .models import BUILTIN_ADMIN
 from .plugins import AuthPlugins, installed_providers
 from .storage import Store
+from .storage.location import sqlite_file
 
 Level = Literal["ok", "warn", "error"]
 
@@ -104,18 +105,25 @@ def check_settings(settings: Settings, plugins: AuthPlugins) -> list[Finding]:
 async def check_database(settings: Settings) -> list[Finding]:
     if not settings.auth_enable or not settings.auth_bypass_hosts:
         return []
-    store = Store.from_url(settings.database_url)
-    try:
-        await store.migrate()
-        user = await store.get_user_by_name(settings.auth_bypass_user)
-        first_start = user is None and await store.count_active_admins() == 0
-    finally:
-        await store.close()
+    path = sqlite_file(settings.database_url)
+    user = None
+    if path is None or path.exists():  # a check must not create the database
+        store = Store.from_url(settings.database_url)
+        try:
+            await store.migrate()
+            user = await store.get_user_by_name(settings.auth_bypass_user)
+            first_start = user is None and await store.count_active_admins() == 0
+        finally:
+            await store.close()
+    else:
+        first_start = True
     if first_start and settings.auth_bypass_user == BUILTIN_ADMIN:
         return [Finding("ok", f"bypass user {BUILTIN_ADMIN!r} is the built-in admin, "
                               "created on first start")]
     if user is None or not user.active:
         state = "does not exist" if user is None else "is deactivated"
+        if path is not None and not path.exists():
+            state += f" (there is no database at {path} yet)"
         return [Finding("error", f"bypass user {settings.auth_bypass_user!r} {state}: "
                                  "pyTorrent will refuse to start; create or activate it, "
                                  "or set PYTORRENT_AUTH_BYPASS_USER")]

@@ -109,5 +109,7 @@ def pytorrent_provision(
     Return the user to act as, or ``None`` to refuse. Core's default follows
     AUTH.md: an existing user is used (passwordless ones are synchronised to the
     auto-create role and permission), a missing one is created when
-    auto-create is on, a deactivated one is refused.
+    auto-create is on, a deactivated one is refused. Core calls this only for an
+    ``identity.username`` that passes usernames.username_problem and that no
+    stored user's name merely reads like (another case, fullwidth letters).
     """

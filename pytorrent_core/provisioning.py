@@ -46,12 +46,19 @@ def in_sync(user: User, grants: Mapping[int | None, Level], identity: Identity,
 
 
 async def provision(identity: Identity, services: object) -> User | None:
-    """Return the stored user for ``identity`` per AUTH.md, creating or syncing it."""
+    """Return the stored user for ``identity`` per AUTH.md, creating or syncing it.
+
+    The user is the one called exactly ``identity.username``. A name that only reads
+    like an existing one (``KATE``, fullwidth ``ｋａｔｅ`` beside ``kate``) gets
+    ``None``: it is neither that user nor a new account beside it.
+    """
     from .services import Services
 
     assert isinstance(services, Services)
     store, settings = services.store, services.settings
     user = await store.get_user_by_name(identity.username)
+    if user is not None and user.username != identity.username:
+        return None
     if user is None:
         if not settings.auth_proxy_auto_create:
             return None
@@ -65,10 +72,13 @@ async def provision(identity: Identity, services: object) -> User | None:
                 actor=f"provider:{identity.provider}",
                 **_profile_fields(identity),  # type: ignore[arg-type]
             )
-        except StoreError:
-            # Another request created it first; use theirs.
+        except StoreError as problem:
+            # Another request may have created it first: use theirs, if it is the same name.
             user = await store.get_user_by_name(identity.username)
-            return user if user is not None and user.active else None
+            if user is None or user.username != identity.username:
+                log.warning("did not create external user %r: %s", identity.username, problem)
+                return None
+            return user if user.active else None
     if not user.active:
         return None
     if not follows_config(user):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .access.audit import AuditLog
 from .access.cache import AuthCache
 from .config import Settings
 from .plugins import AuthPlugins
@@ -16,3 +17,4 @@ class Services:
     store: Store
     cache: AuthCache
     plugins: AuthPlugins
+    audit: AuditLog

@@ -6,6 +6,7 @@ Plugins and third parties use these the way quart-auth users use
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import socket
@@ -21,7 +22,7 @@ from typing import Any
 from quart.testing import QuartClient
 
 from .access import session_ids
-from .bootstrap import load
+from .bootstrap import load, preflight
 from .config import Settings
 from .models import User
 from .passwords import hash_password
@@ -43,6 +44,15 @@ def environment(tmp_path: Path, env: Mapping[str, str] | None = None) -> dict[st
         config.write_text("", encoding="utf-8")
     base.update(env or {})
     return base
+
+
+def served_environment(tmp_path: Path, env: Mapping[str, str] | None = None
+                       ) -> dict[str, str]:
+    """:func:`environment` with the database created as ``pytorrent serve``'s first start
+    does: for command-line tests against a server's existing database. Not for async tests."""
+    environ = environment(tmp_path, env)
+    asyncio.run(preflight(*load(None, environ)))
+    return environ
 
 
 def database_url(tmp_path: Path) -> str:

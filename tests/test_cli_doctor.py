@@ -52,8 +52,11 @@ def test_bypass_user_is_checked_in_the_database(tmp_path: Path) -> None:
     result = doctor(tmp_path, env)
     assert result.returncode == 1
     assert "ERROR bypass user 'nobody' does not exist" in result.stdout
+    assert "there is no database at" in result.stdout
+    assert not (tmp_path / "data" / "pytorrent.db").exists()  # a check creates nothing
     add = subprocess.run([sys.executable, "-m", "pytorrent.cli", "users", "add", "nobody",
-                          "--role", "user", "--no-password"], env=environment(tmp_path, env),
+                          "--role", "user", "--no-password", "--create"],
+                         env=environment(tmp_path, env),
                          capture_output=True, text=True, timeout=60)
     assert add.returncode == 0, add.stderr
     result = doctor(tmp_path, env)

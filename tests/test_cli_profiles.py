@@ -9,14 +9,16 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 from support.rtorrent import RTorrentProcess
+from support.tables import aligned
 
 from pytorrent_core.cli import main
-from pytorrent_core.testing import environment, free_port
+from pytorrent_core.testing import free_port, served_environment
 
 
 @pytest.fixture
 def env(tmp_path: Path) -> dict[str, str]:
-    return environment(tmp_path)
+    """A server's first start has created the database the commands change."""
+    return served_environment(tmp_path)
 
 
 @pytest.fixture
@@ -44,8 +46,15 @@ def test_add_list_set_remove(env: dict[str, str]) -> None:
     listed = json.loads(run(env, "profiles", "list", "--json").output)
     assert listed[0]["scgi_url"] == "scgi:///run/rt.sock"
     assert listed[0]["data_root"] == "/srv/torrents"
+    long_name = "a-profile-name-longer-than-the-old-columns"
+    assert run(env, "profiles", "add", long_name, "scgi://127.0.0.1:5001").exit_code == 0
     table = run(env, "profiles", "list").output.splitlines()
     assert table[0].split() == ["id", "name", "scgi_url", "data_root"]
+    for column, value in (("name", long_name), ("scgi_url", "scgi:///run/rt.sock"),
+                          ("scgi_url", "scgi://127.0.0.1:5001"), ("data_root", "/srv/torrents"),
+                          ("data_root", "-")):
+        assert aligned(table, column, value), (column, table)
+    assert run(env, "profiles", "remove", long_name, "--yes").exit_code == 0
     assert run(env, "profiles", "remove", "1", input="n\n").exit_code != 0
     removed = run(env, "profiles", "remove", "nas", "--yes")
     assert removed.exit_code == 0 and "removed profile 'nas'" in removed.output

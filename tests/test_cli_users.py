@@ -4,22 +4,25 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from support.tables import aligned
 
 from pytorrent_core import passwords
 from pytorrent_core.cli import main
 from pytorrent_core.storage import Store
-from pytorrent_core.testing import environment
+from pytorrent_core.testing import environment, served_environment
 
 
 @pytest.fixture
 def env(tmp_path: Path) -> dict[str, str]:
-    return environment(tmp_path)
+    """A server's first start has created the database the commands change."""
+    return served_environment(tmp_path)
 
 
 def run(env: dict[str, str], *args: str, input: str | None = None):
@@ -139,11 +142,15 @@ def test_refusals_are_one_line_errors(env: dict[str, str], args, message: str) -
     assert "Traceback" not in result.output
 
 
-def test_commands_run_migrations_on_a_fresh_data_dir(env: dict[str, str]) -> None:
-    result = run(env, "users", "list")
-    assert result.exit_code == 0
-    assert (Path(env["PYTORRENT_DATA_DIR"]) / "pytorrent.db").exists()
-    assert "admin" in result.output
+def test_create_makes_a_fresh_database_with_its_first_admin(tmp_path: Path) -> None:
+    env = environment(tmp_path)
+    result = run(env, "users", "add", "nina", "--no-password", "--create")
+    assert result.exit_code == 0, result.output
+    database = Path(env["PYTORRENT_DATA_DIR"]) / "pytorrent.db"
+    assert f"database: {database}" in result.output
+    assert "one-time password" in result.output  # the built-in admin, as on first start
+    listed = run(env, "users", "list")
+    assert "admin" in listed.output and "nina" in listed.output
 
 
 def test_reset_password_notes_an_external_provider(env: dict[str, str]) -> None:
@@ -152,3 +159,32 @@ def test_reset_password_notes_an_external_provider(env: dict[str, str]) -> None:
     assert result.exit_code == 0, result.output
     assert "is external" in result.output
     assert passwords.verify(stored(env, "admin")[1], "spare-Pass-1")
+
+
+def test_deletes_the_store_would_refuse_are_refused_before_asking(env: dict[str, str]) -> None:
+    builtin = run(env, "users", "delete", "admin")  # no --yes, nothing typed
+    assert builtin.exit_code == 1
+    assert "Error: the built-in admin cannot be deleted" in builtin.output
+    assert "Delete user" not in builtin.output
+    assert run(env, "users", "add", "chief", "--role", "admin", "--no-password").exit_code == 0
+    with sqlite3.connect(Path(env["PYTORRENT_DATA_DIR"]) / "pytorrent.db") as conn:
+        conn.execute("UPDATE users SET active = 0 WHERE builtin = 1")
+    last = run(env, "users", "delete", "chief")
+    assert last.exit_code == 1
+    assert "Error: the last active admin cannot be deleted" in last.output
+    assert "Delete user" not in last.output
+    assert stored(env, "chief")[0] is not None
+    assert run(env, "users", "add", "deputy", "--no-password").exit_code == 0
+    asked = run(env, "users", "delete", "deputy", input="y\n")
+    assert asked.exit_code == 0 and "Delete user 'deputy'? [y/N]" in asked.output
+    assert stored(env, "deputy")[0] is None
+
+
+def test_users_list_has_an_aligned_header(env: dict[str, str]) -> None:
+    long_name = "a-rather-long-username-for-the-table"
+    assert run(env, "users", "add", long_name, "--no-password").exit_code == 0
+    lines = run(env, "users", "list").output.splitlines()
+    assert lines[0].split() == ["id", "username", "role", "state", "sign-in"]
+    for column, value in (("username", long_name), ("role", "user"), ("state", "active"),
+                          ("sign-in", "none"), ("sign-in", "password (built-in)")):
+        assert aligned(lines, column, value), (column, lines)

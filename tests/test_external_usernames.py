@@ -18,6 +18,7 @@ from pytorrent_core.usernames import (
     ("alice", "alice"),
     ("  Alice  ", "Alice"),
     ("\talice\t", "alice"),
+    (" \t alice \t ", "alice"),
     ("first last", "first last"),
     ("alice@example.com", "alice@example.com"),
     ("a" * MAX_USERNAME_LENGTH, "a" * MAX_USERNAME_LENGTH),
@@ -39,6 +40,12 @@ def test_usable_usernames_are_trimmed(raw: str, expected: str) -> None:
     "ali\u200bce",  # zero-width space
     "\u202eecila",  # right-to-left override
     "ali\u2028ce",  # line separator
+    "admin\u00a0",  # no-break space: str.strip() used to turn this into admin
+    "\u3000admin",  # ideographic space
+    "admin\u2003",  # em space
+    "admin\u202f",  # narrow no-break space
+    "alice,bob",  # a list, not a name
+    "\u0430dmin",  # Cyrillic а among Latin letters
 ])
 def test_unusable_usernames_are_refused(raw: str | None) -> None:
     assert clean_username(raw) is None

@@ -8,7 +8,6 @@ nginx fails the test rather than skipping it.
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -143,6 +142,10 @@ async def test_socketio_websocket_through_nginx_connects_as_that_user(stack: Sta
     cookie = stack.auth.sign_in(Account("carol"))
     client = socketio.AsyncClient(reconnection=False)
     try:
+        # WebSocket only, to nginx's port: connecting at all means nginx upgraded the
+        # request (101) and relayed it. "via provider" means pyTorrent got it from
+        # nginx's address, the only trusted one, with the user Tinyauth vouched for.
+        # Not nginx's access log: it gets the line only after both sides have closed.
         await client.connect(stack.nginx.url, transports=["websocket"],
                              headers={"Cookie": cookie}, wait_timeout=10)
         assert client.transport() == "websocket"
@@ -150,16 +153,6 @@ async def test_socketio_websocket_through_nginx_connects_as_that_user(stack: Sta
         assert answer == {"username": "carol", "role": "user", "via": "provider"}
     finally:
         await client.disconnect()
-
-    def upgraded() -> list[str]:
-        return [line for line in stack.nginx.access_log().splitlines()
-                if "GET /socket.io/?transport=websocket" in line and '" 101 ' in line]
-
-    # nginx logs a WebSocket only once it has closed its side: wait for the line.
-    deadline = asyncio.get_running_loop().time() + 15
-    while not upgraded() and asyncio.get_running_loop().time() < deadline:  # noqa: ASYNC110
-        await asyncio.sleep(0.05)
-    assert upgraded(), stack.nginx.access_log()
 
 
 async def test_socketio_without_provider_session_is_refused(stack: Stack) -> None:

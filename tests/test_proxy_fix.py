@@ -14,7 +14,7 @@ import httpx
 import pytest
 import socketio
 
-from pytorrent_core.access.facts import TrustedNetworks, facts_from_scope
+from pytorrent_core.access.facts import TrustedNetworks, facts_from_scope, mounted_at_prefix
 from pytorrent_core.storage import Store
 from pytorrent_core.testing import (
     ServerProcess,
@@ -43,6 +43,12 @@ def facts(headers: Mapping[str, str], peer: str = "10.0.0.2", proxy_fix: bool = 
            "headers": [(k.lower().encode(), v.encode()) for k, v in
                        {"Host": "10.0.0.1:8090", **headers}.items()], **scope}
     return facts_from_scope(raw, trusted=TRUSTED, proxy_fix=proxy_fix)
+
+
+def asgi_client(app: PyTorrentApp, peer: str = "127.0.0.1") -> httpx.AsyncClient:
+    """The whole ASGI application, as uvicorn would call it, from ``peer``."""
+    transport = httpx.ASGITransport(app=app, client=(peer, 40000))  # type: ignore[arg-type]
+    return httpx.AsyncClient(transport=transport, base_url="http://10.0.0.1:8090")
 
 
 def test_trusted_proxy_headers_are_applied() -> None:
@@ -150,22 +156,48 @@ async def test_secure_session_cookie_behind_the_proxy(tmp_path: Path) -> None:
 
 
 async def test_prefix_reaches_pages_and_redirects(tmp_path: Path) -> None:
-    async with running_app(tmp_path, {"PYTORRENT_PROXY_FIX_ENABLE": "true"}) as app:
-        client = app.quart.test_client()
+    env = {"PYTORRENT_PROXY_FIX_ENABLE": "true",
+           "PYTORRENT_ALLOWED_HOSTS": "pytorrent.example.com"}
+    async with running_app(tmp_path, env) as app:
         behind = {**FORWARDED, "X-Forwarded-Prefix": "/pytorrent"}
-        page = await client.get("/", headers=behind)
-        assert page.status_code == 302
-        assert page.headers["Location"] == "/pytorrent/login?next=/"
-        untrusted = await client.get("/", headers=behind, peer="203.0.113.9")
-        assert untrusted.headers["Location"] == "/login?next=/"
-        admin = await settled_admin(app.services.store)
-        signed_in = {**behind, "Cookie": session_cookie(app, admin)}
-        html = await (await client.get("/", headers=signed_in)).get_data(as_text=True)
-        assert 'href="/pytorrent/static/app.css"' in html
-        assert 'src="/pytorrent/static/app.js"' in html
-        plain = await (await client.get("/", headers={"Cookie": signed_in["Cookie"]})
-                       ).get_data(as_text=True)
-        assert 'href="/static/app.css"' in plain
+        async with asgi_client(app) as client:
+            page = await client.get("/", headers=behind)
+            assert page.status_code == 302
+            assert page.headers["Location"] == "/pytorrent/login?next=/"
+            login = await client.get("/login", headers=behind)
+            assert 'action="/pytorrent/login"' in login.text
+            admin = await settled_admin(app.services.store)
+            signed_in = {**behind, "Cookie": session_cookie(app, admin)}
+            html = (await client.get("/", headers=signed_in)).text
+            assert 'href="/pytorrent/static/app.css"' in html
+            assert 'src="/pytorrent/static/app.js"' in html
+            assert 'action="/pytorrent/logout"' in html
+            assert '<meta name="pytorrent-socket-path" content="/pytorrent/socket.io">' in html
+            account = (await client.get("/account", headers=signed_in)).text
+            assert 'href="/pytorrent/admin/users"' in account
+            plain = (await client.get("/", headers={"Cookie": signed_in["Cookie"]})).text
+            assert 'href="/static/app.css"' in plain
+            assert '<meta name="pytorrent-socket-path" content="/socket.io">' in plain
+        async with asgi_client(app, peer="203.0.113.9") as untrusted:
+            refused = await untrusted.get("/", headers=behind)
+            assert refused.headers["Location"] == "/login?next=/"
+
+
+def test_a_trusted_prefix_mounts_the_app_there() -> None:
+    scope = {"type": "http", "path": "/admin/users", "raw_path": b"/admin/users",
+             "root_path": "", "headers": [(b"x-forwarded-prefix", b"/pytorrent/")]}
+    mounted = mounted_at_prefix(scope)
+    assert (mounted["root_path"], mounted["path"], mounted["raw_path"]) == (
+        "/pytorrent", "/pytorrent/admin/users", b"/pytorrent/admin/users")
+    assert scope["path"] == "/admin/users"  # the caller's scope is left alone
+    # Facts keep the path inside pyTorrent: /api/... is still the API.
+    api = facts({"X-Forwarded-Prefix": "/pytorrent"}, path="/pytorrent/api/profiles",
+                root_path="/pytorrent")
+    assert (api.path, api.is_api, api.prefix) == ("/api/profiles", True, "/pytorrent")
+    for bad in (b"//evil.example", b"https://evil.example", b""):
+        unsafe = {**scope, "headers": [(b"x-forwarded-prefix", bad)]}
+        assert mounted_at_prefix(unsafe) is unsafe
+    assert mounted_at_prefix({**scope, "headers": []})["path"] == "/admin/users"
 
 
 # ---------------------------------------------------------------- Socket.IO

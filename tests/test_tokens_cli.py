@@ -9,6 +9,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from support.tables import aligned
 
 from pytorrent_core.storage import Store
 from pytorrent_core.testing import ServerProcess, database_url
@@ -20,6 +21,7 @@ def add_user(tmp_path: Path, username: str) -> None:
     async def run() -> None:
         store = Store.from_url(database_url(tmp_path))
         try:
+            await store.migrate()
             await store.create_user(username)
         finally:
             await store.close()
@@ -60,6 +62,14 @@ def test_create_list_revoke(tmp_path: Path) -> None:
         assert row["expires_at"] is not None
         plain = server.cli("tokens", "list", "alice")
         assert "nightly backup" in plain.stdout and token not in plain.stdout
+        lines = plain.stdout.splitlines()
+        assert lines[0].split() == ["id", "prefix", "state", "created", "expires", "last",
+                                    "used", "scope", "name"]
+        for column, value in (("prefix", f"{token[:10]}..."), ("state", "active"),
+                              ("created", row["created_at"]), ("expires", row["expires_at"]),
+                              ("last used", "never"), ("scope", "with its owner's access"),
+                              ("name", "nightly backup")):
+            assert aligned(lines, column, value), (column, lines)
 
         revoked = server.cli("tokens", "revoke", "alice", str(row["id"]))
         assert revoked.returncode == 0, revoked.stderr
@@ -71,6 +81,7 @@ def test_create_list_revoke(tmp_path: Path) -> None:
 
 def test_errors_are_one_line(tmp_path: Path) -> None:
     server = ServerProcess(tmp_path)  # the CLI needs no running server
+    add_user(tmp_path, "carol")  # and the database exists
     missing = server.cli("tokens", "create", "nobody", "--name", "x")
     assert missing.returncode != 0
     assert "no user named 'nobody'" in missing.stderr
@@ -81,6 +92,5 @@ def test_errors_are_one_line(tmp_path: Path) -> None:
     both = server.cli("tokens", "create", "nobody", "--name", "x", "--expires-in-days", "1",
                       "--expires-at", "2999-01-01")
     assert both.returncode != 0 and "not both" in both.stderr
-    add_user(tmp_path, "carol")
     unknown = server.cli("tokens", "revoke", "carol", "42")
     assert unknown.returncode != 0 and "no such live token" in unknown.stderr

@@ -21,7 +21,7 @@ def run(env: dict[str, str], *args: str) -> Any:
 def test_create_scoped_token_list_it_and_use_it(tmp_path: Path) -> None:
     env = environment(tmp_path)
     assert run(env, "users", "add", "alice", "--permission", "full", "--password",
-               "alice-Pass-1").exit_code == 0
+               "alice-Pass-1", "--create").exit_code == 0
     for name in ("home", "away"):
         assert run(env, "profiles", "add", name, "scgi://127.0.0.1:1").exit_code == 0
     listed = json.loads(run(env, "profiles", "list", "--json").output)

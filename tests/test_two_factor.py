@@ -287,3 +287,22 @@ async def test_admins_must_enrol_first_when_the_setting_says_so(tmp_path: Path) 
             assert (await client.get("/api/profiles")).status_code == 200
             off = await client.post("/api/auth/2fa/disable", json={"code": next_code(totp)})
             assert off.status_code == 409 and off.json()["field"] == "two_factor"
+
+
+@pytest.mark.parametrize("remember", [True, False])
+async def test_remember_me_is_carried_through_the_code_step(setup: Setup,
+                                                            remember: bool) -> None:
+    totp, _ = await enrolled_alice(setup)
+    async with setup.client() as client:
+        first = await client.post("/api/auth/login", json={
+            "username": "alice", "password": PASSWORD, "remember": remember})
+        assert first.status_code == 202
+        assert "pytorrent_session" not in first.headers.get("set-cookie", "")
+        done = await code_step(client, first.json()["pending"], next_code(totp))
+        assert done.status_code == 200
+        session = [c for c in done.headers.get_list("set-cookie")
+                   if c.startswith("pytorrent_session=")]
+        assert len(session) == 1
+        assert ("Max-Age=" in session[0]) is remember
+        sessions = await client.get("/api/auth/sessions")
+        assert sessions.status_code == 200, sessions.text

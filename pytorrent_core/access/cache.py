@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from ..models import Level, Principal, TokenScope, User, Via
 from ..storage import Profile, Store, TokenRecord
 from ..storage.store import now
+from ..usernames import username_fold
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +34,7 @@ class AuthCache:
         self.require_two_factor_admins = require_two_factor_admins
         self._users: dict[int, User | None] = {}
         self._names: dict[str, int | None] = {}
+        self._folds: dict[str, int | None] = {}
         self._permissions: dict[int, dict[int | None, Level]] = {}
         self._tokens: dict[str, TokenRecord] = {}
         self._principals: dict[tuple[int, str, int | None], Principal] = {}
@@ -43,6 +45,7 @@ class AuthCache:
         self._ended_loaded_at: datetime | None = None
         self._sessions_generation: int | None = None
         self._token_use: dict[int, tuple[datetime, str | None]] = {}  # id -> when, from
+        self._session_seen: dict[str, datetime] = {}
         self._generation: int | None = None
         self._epoch = 0
         self._tasks: list[asyncio.Task[None]] = []
@@ -55,6 +58,7 @@ class AuthCache:
         self._epoch += 1
         self._users.clear()
         self._names.clear()
+        self._folds.clear()
         self._permissions.clear()
         self._tokens.clear()
         self._principals.clear()
@@ -83,6 +87,21 @@ class AuthCache:
             user = await self.store.get_user_by_name(username)
             if epoch == self._epoch:
                 self._names[key] = user.id if user else None
+                if user:
+                    self._users[user.id] = user
+            return user
+        return None if user_id is None else await self.user(user_id)
+
+    async def user_like(self, username: str) -> User | None:
+        """The user whose name reads the same as ``username`` (Store.get_user_by_fold)."""
+        key = username_fold(username)
+        try:
+            user_id = self._folds[key]
+        except KeyError:
+            epoch = self._epoch
+            user = await self.store.get_user_by_fold(username)
+            if epoch == self._epoch:
+                self._folds[key] = user.id if user else None
                 if user:
                     self._users[user.id] = user
             return user
@@ -223,6 +242,16 @@ class AuthCache:
         pending, self._token_use = self._token_use, {}
         if pending:
             await self.store.touch_tokens(pending)
+        seen, self._session_seen = self._session_seen, {}
+        if seen:
+            await self.store.touch_sessions(seen)
+
+    def note_session_seen(self, sid: str) -> None:
+        self._session_seen[sid] = now()
+
+    def pending_session_seen(self, sid: str) -> datetime | None:
+        """A sign-in session's last request, noted in memory but not yet written."""
+        return self._session_seen.get(sid)
 
     # ------------------------------------------------------------ background
 
@@ -261,4 +290,4 @@ class AuthCache:
             try:
                 await self.flush_token_use()
             except Exception:  # noqa: BLE001
-                log.warning("could not record token use; will retry", exc_info=True)
+                log.warning("could not record token and session use; will retry", exc_info=True)

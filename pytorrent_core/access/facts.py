@@ -175,6 +175,26 @@ def _clean_prefix(value: str | None) -> str:
     return prefix if _PREFIX.match(prefix) else ""
 
 
+def mounted_at_prefix(scope: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The scope as if served under the ``X-Forwarded-Prefix`` path (call only for a
+    trusted proxy): the prefix joins ``root_path`` and ``path``, as the ASGI spec
+    puts a mount point, so every URL the app builds (``url_for``) carries it.
+    A proxy that sends the prefix strips it from the path it forwards."""
+    for name, value in scope.get("headers", ()):
+        if name == b"x-forwarded-prefix":
+            prefix = _clean_prefix(value.decode("latin-1").split(",")[0].strip())
+            break
+    else:
+        return scope
+    if not prefix:
+        return scope
+    mounted = {**scope, "root_path": prefix + scope.get("root_path", ""),
+               "path": prefix + scope["path"]}
+    if "raw_path" in scope and scope["raw_path"] is not None:
+        mounted["raw_path"] = prefix.encode() + scope["raw_path"]
+    return mounted
+
+
 def facts_from_scope(
     scope: Mapping[str, Any],
     *,
@@ -216,9 +236,13 @@ def facts_from_scope(
         prefix = _clean_prefix(_first_forwarded(headers, "x-forwarded-prefix"))
     if cookies is None:
         cookies = parse_cookies(headers.get("cookie"))
+    path = scope.get("path", "/")
+    root_path = scope.get("root_path", "")
+    if root_path and path.startswith(root_path):
+        path = path[len(root_path):] or "/"  # the path inside pyTorrent
     return RequestFacts(
         method=scope.get("method", "GET").upper(),
-        path=scope.get("path", "/"),
+        path=path,
         headers=headers,
         peer=peer,
         peer_trusted=peer_trusted,

@@ -12,6 +12,7 @@ from .. import provisioning
 from ..models import BUILTIN_ADMIN, Identity, Principal, TokenScope, User
 from ..services import Services
 from ..storage.store import now
+from ..usernames import header_username_problem, username_problem
 from . import session_ids, tokens
 from .facts import RequestFacts, is_public
 from .throttle import TokenThrottle
@@ -64,6 +65,7 @@ class Resolver:
         self.secret_header_key = self.secret_header.lower()
         self._last_warning: dict[str, float] = {}
         self.token_throttle = TokenThrottle()
+        self.audit = services.audit
 
     async def resolve(self, facts: RequestFacts) -> Resolution:
         presented = self._presented_token(facts)
@@ -72,7 +74,7 @@ class Resolver:
         if not self.enabled:
             return await self._disabled()
         if self.bypass_hosts and self._bypass_applies(facts):
-            return await self._by_bypass()
+            return await self._by_bypass(facts)
         if self.external:
             return await self._by_provider(facts)
         return await self._by_session(facts)
@@ -101,6 +103,7 @@ class Resolver:
         if principal is None:
             return Resolution(None, "bad_token", "the token's owner is not active")
         self.cache.note_token_use(record.id, client)
+        self.audit.token_used(record.id, principal.username, client)
         return Resolution(principal)
 
     async def _disabled(self) -> Resolution:
@@ -118,12 +121,13 @@ class Resolver:
             return False
         return not is_public(facts.peer)
 
-    async def _by_bypass(self) -> Resolution:
+    async def _by_bypass(self, facts: RequestFacts) -> Resolution:
         user = await self.cache.user_by_name(self.settings.auth_bypass_user)
         if user is None or not user.active:
             return Resolution(None, "bypass_user_unavailable",
                               f"bypass user {self.settings.auth_bypass_user!r} is missing "
                               "or deactivated")
+        self.audit.bypass_used(user.username, facts.client)
         return Resolution(await self.principal_for(user, "bypass"))
 
     async def _by_provider(self, facts: RequestFacts) -> Resolution:
@@ -132,13 +136,21 @@ class Resolver:
             return refused
         identity = await self.services.plugins.identify(facts, self.settings)
         if identity is None:
-            return Resolution(None, "no_identity",
-                              f"no {self.user_header} header reached pyTorrent")
-        user = await self.cache.user_by_name(identity.username)
+            return self._no_identity(facts)
+        problem = username_problem(identity.username)
+        if problem:  # a provider that skipped usernames.clean_username
+            return Resolution(None, "bad_username",
+                              f"username {identity.username!r} from the "
+                              f"{self.services.plugins.provider} provider {problem}")
+        user = await self._user_like(identity.username)
+        if user is not None and user.username != identity.username:
+            return self._similar(identity, user)
         if user is None or await self._needs_sync(user, identity):
             user = await self.services.plugins.provision(identity, self.services)
         if user is None:
-            existing = await self.cache.user_by_name(identity.username)
+            existing = await self._user_like(identity.username)
+            if existing is not None and existing.username != identity.username:
+                return self._similar(identity, existing)
             if existing is not None and not existing.active:
                 return Resolution(None, "inactive_user", "this user is deactivated")
             if existing is not None:
@@ -157,6 +169,7 @@ class Resolver:
         claims = self.user_header_key in facts.header_map
         if not facts.peer_trusted:
             if claims:
+                self.audit.untrusted_header(self.user_header, facts.peer, "untrusted peer")
                 self._warn_sampled(
                     "untrusted", "ignored %s header from %s: not in auth.trusted_proxies "
                     "(PYTORRENT_AUTH_TRUSTED_PROXIES); add the proxy's address if it is yours",
@@ -166,6 +179,8 @@ class Resolver:
                               f"this request came from {facts.peer}")
         if self.proxy_secret is not None and not self._carries_secret(facts, self.proxy_secret):
             if claims:
+                self.audit.untrusted_header(self.user_header, facts.peer,
+                                            "missing or wrong proxy secret")
                 self._warn_sampled(
                     "secret", "ignored %s header from %s: the %s header is missing or wrong "
                     "(PYTORRENT_AUTH_PROXY_SECRET); make the proxy set it", self.user_header,
@@ -175,6 +190,31 @@ class Resolver:
                               "send the shared secret (PYTORRENT_AUTH_PROXY_SECRET); this "
                               f"request from {facts.peer} had none or a wrong one")
         return None
+
+    def _no_identity(self, facts: RequestFacts) -> Resolution:
+        problem = header_username_problem(facts.headers, self.user_header)
+        if problem:
+            return Resolution(None, "bad_username",
+                              f"the {self.user_header} header does not hold a usable "
+                              f"username: it {problem}")
+        return Resolution(None, "no_identity", f"no {self.user_header} header reached pyTorrent")
+
+    async def _user_like(self, username: str) -> User | None:
+        """The user called exactly ``username``, else one whose name reads the same."""
+        return (await self.cache.user_by_name(username)
+                or await self.cache.user_like(username))
+
+    def _similar(self, identity: Identity, existing: User) -> Resolution:
+        """A header's name that only reads like an existing user's is neither that user
+        (``KATE`` is not ``kate``) nor a new account beside it."""
+        self._warn_sampled(
+            "similar", "refused %s user %r: it reads the same as the existing user %r; "
+            "make the proxy send the exact name, or rename one of the users",
+            identity.provider, identity.username, existing.username)
+        return Resolution(None, "similar_username",
+                          f"user {identity.username!r} reads the same as the existing user "
+                          f"{existing.username!r} but is not spelt the same, so pyTorrent "
+                          "signs in neither")
 
     async def _needs_sync(self, user: User, identity: Identity) -> bool:
         """Cheap (cached) check whether provisioning would change this user."""
@@ -194,6 +234,7 @@ class Resolver:
         if (user is None or not user.active or not claim.matches(user)
                 or claim.sid in await self.cache.ended_sessions()):
             return Resolution(None, "session_ended", "session ended; sign in again")
+        self.cache.note_session_seen(claim.sid)
         return Resolution(await self.principal_for(user, "session"))
 
     # ------------------------------------------------------------ helpers

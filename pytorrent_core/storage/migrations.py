@@ -7,12 +7,16 @@ appended to :data:`MIGRATIONS`, never an edit of an applied one.
 
 from __future__ import annotations
 
+import logging
 import secrets
 from collections.abc import Callable
 
 from sqlalchemy import Connection, inspect, select
 
+from ..usernames import username_fold, username_problem
 from . import schema
+
+log = logging.getLogger(__name__)
 
 USER_ID_HIGH_WATER = "user_id_high_water"
 
@@ -79,6 +83,71 @@ def _v6_must_change_password(conn: Connection) -> None:
                              f"NOT NULL DEFAULT {default}")
 
 
+def _v7_username_fold(conn: Connection) -> None:
+    """Each user gets the key on which names that read the same collide, kept unique.
+
+    Rows are keyed oldest first. A row whose key an older row already holds keeps a
+    NULL key (the upgrade must not fail) and is logged: an admin should rename or
+    delete one of the two. The store hands the key to it if the older row goes.
+    """
+    columns = {column["name"] for column in inspect(conn).get_columns("users")}
+    if "username_fold" not in columns:
+        conn.exec_driver_sql("ALTER TABLE users ADD COLUMN username_fold TEXT")
+    rows = conn.exec_driver_sql(
+        "SELECT id, username, username_fold FROM users ORDER BY id").fetchall()
+    holders = {fold: username for _, username, fold in rows if fold is not None}
+    for user_id, username, fold in rows:
+        problem = username_problem(username)
+        if problem:
+            log.warning("user %r (id %d): username %s, so a proxy's header no longer "
+                        "signs this user in; rename the user if it signs in that way",
+                        username, user_id, problem)
+        if fold is not None:
+            continue
+        fold = username_fold(username)
+        if fold in holders:
+            log.warning("user %r (id %d) reads the same as the older user %r; rename or "
+                        "delete one of them (admin page or /api/auth/users)",
+                        username, user_id, holders[fold])
+            continue
+        holders[fold] = username
+        conn.execute(schema.users.update().where(schema.users.c.id == user_id)
+                     .values(username_fold=fold))
+    indexes = {index["name"] for index in inspect(conn).get_indexes("users")}
+    if "uq_users_username_fold" not in indexes:
+        conn.exec_driver_sql(
+            "CREATE UNIQUE INDEX uq_users_username_fold ON users (username_fold)")
+
+
+def _v8_audit_and_sessions(conn: Connection) -> None:
+    """Audit events get provider and outcome; sign-in sessions get a table of their own.
+
+    Frozen DDL: later changes to ``schema`` must not change what this revision built.
+    """
+    columns = {column["name"] for column in inspect(conn).get_columns("audit_events")}
+    if "provider" not in columns:
+        conn.exec_driver_sql("ALTER TABLE audit_events ADD COLUMN provider VARCHAR(64)")
+    if "outcome" not in columns:
+        conn.exec_driver_sql("ALTER TABLE audit_events ADD COLUMN outcome VARCHAR(16)")
+    conn.exec_driver_sql("CREATE INDEX IF NOT EXISTS ix_audit_events_at ON audit_events (at)")
+    postgres = conn.dialect.name == "postgresql"
+    moment = "TIMESTAMP WITH TIME ZONE" if postgres else "DATETIME"
+    no = "false" if postgres else "0"
+    conn.exec_driver_sql(
+        "CREATE TABLE IF NOT EXISTS user_sessions ("
+        "sid VARCHAR(64) NOT NULL PRIMARY KEY, "
+        "user_id INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE, "
+        "epoch INTEGER NOT NULL, "
+        f"created_at {moment} NOT NULL, "
+        f"last_seen_at {moment} NOT NULL, "
+        f"expires_at {moment} NOT NULL, "
+        "address VARCHAR(64), "
+        "agent VARCHAR(64), "
+        f"remember BOOLEAN NOT NULL DEFAULT {no})")
+    conn.exec_driver_sql(
+        "CREATE INDEX IF NOT EXISTS ix_user_sessions_user ON user_sessions (user_id)")
+
+
 def _v9_token_scope_two_factor(conn: Connection) -> None:
     """Scoped API tokens with their last address; TOTP two-factor sign-in.
 
@@ -126,7 +195,8 @@ MIGRATIONS: tuple[tuple[int, str, Migration], ...] = (
     (4, "user session keys, ids never reused", _v4_user_identity),
     (5, "profile data root", _v5_profile_data_root),
     (6, "one-time passwords must be changed", _v6_must_change_password),
-    # 7 and 8 are taken by other changes; a gap is fine, versions only go up.
+    (7, "usernames that read the same collide", _v7_username_fold),
+    (8, "audit provider and outcome, sign-in sessions", _v8_audit_and_sessions),
     (9, "scoped API tokens, TOTP two-factor sign-in", _v9_token_scope_two_factor),
 )
 

@@ -34,6 +34,9 @@ users = Table(
     Column("username", String(128), nullable=False),
     # lower-cased username: the unique, case-insensitive key
     Column("username_key", String(128), nullable=False, unique=True),
+    # usernames.username_fold(username): names that read the same share it, so it is
+    # unique; NULL only for a row that already collided when migration 7 added it.
+    Column("username_fold", Text, nullable=True),
     Column("password_hash", Text, nullable=True),
     Column("display_name", String(256), nullable=True),
     Column("email", String(320), nullable=True),
@@ -53,6 +56,7 @@ users = Table(
     Column("two_factor", Boolean, nullable=False, server_default=false()),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    Index("uq_users_username_fold", "username_fold", unique=True),
 )
 
 profiles = Table(
@@ -179,4 +183,26 @@ audit_events = Table(
     Column("target", String(256), nullable=True),
     Column("detail", Text, nullable=True),
     Column("remote_addr", String(64), nullable=True),
+    # How the actor signed in (local, tinyauth, token, bypass, ...) and the result
+    # (ok, failed, throttled, refused): migration 8.
+    Column("provider", String(64), nullable=True),
+    Column("outcome", String(16), nullable=True),
+    Index("ix_audit_events_at", "at"),
+)
+
+# One row per sign-in session (migration 8); the sid is the one in the cookie.
+# last_seen_at is written in batches, never once per request.
+user_sessions = Table(
+    "user_sessions",
+    metadata,
+    Column("sid", String(64), primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("epoch", Integer, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("last_seen_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("address", String(64), nullable=True),
+    Column("agent", String(64), nullable=True),
+    Column("remember", Boolean, nullable=False, server_default=false()),
+    Index("ix_user_sessions_user", "user_id"),
 )

@@ -12,20 +12,22 @@ import json
 import logging
 import os
 import secrets
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Integer, Text, cast, delete, event, func, select, update
+from sqlalchemy import Integer, Text, cast, delete, event, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from ..models import Level, Role, TokenScope, User
+from ..usernames import username_fold, username_problem
 from . import schema
 from .migrations import USER_ID_HIGH_WATER, apply_migrations
+from .records import AuditEvent, SessionRecord, audit_origin
 
 SESSIONS_GENERATION = "sessions_generation"
 
@@ -188,6 +190,15 @@ def make_engine(url: str) -> AsyncEngine:
     return create_async_engine(url, pool_pre_ping=True, hide_parameters=True)
 
 
+def deletion_refusal(user: User, active_admins: int) -> str | None:
+    """Why ``user`` may not be deleted, or None: someone must always be able to administer."""
+    if user.builtin:
+        return "the built-in admin cannot be deleted"
+    if user.is_admin and user.active and active_admins <= 1:
+        return "the last active admin cannot be deleted"
+    return None
+
+
 class Store:
     """Async data access. One per process; cheap methods, one transaction each."""
 
@@ -251,11 +262,45 @@ class Store:
         return _user(row) if row else None
 
     async def get_user_by_name(self, username: str) -> User | None:
+        """The user called ``username``, ignoring case. A sign-in by a proxy's header
+        must also compare ``User.username`` exactly (see the resolver)."""
         async with self.engine.connect() as conn:
             row = (await conn.execute(
                 select(*_USER_COLUMNS).where(schema.users.c.username_key == username.lower())
             )).first()
         return _user(row) if row else None
+
+    async def get_user_by_fold(self, username: str) -> User | None:
+        """The user whose name reads the same as ``username`` (see usernames.username_fold)."""
+        async with self.engine.connect() as conn:
+            return await self._user_by_fold(conn, username_fold(username))
+
+    @staticmethod
+    async def _user_by_fold(conn: AsyncConnection, fold: str) -> User | None:
+        row = (await conn.execute(
+            select(*_USER_COLUMNS).where(schema.users.c.username_fold == fold))).first()
+        return _user(row) if row else None
+
+    @staticmethod
+    def _check_username(username: str) -> str:
+        """The fold of a new or changed username; StoreError when the name is refused."""
+        problem = username_problem(username)
+        if problem:
+            raise StoreError(f"username {username!r} {problem}", "username")
+        return username_fold(username)
+
+    @staticmethod
+    def _taken(username: str, holder: str | None) -> StoreError:
+        if holder is None or holder == username:
+            return StoreError(f"user {username!r} already exists", "username", 409)
+        return StoreError(
+            f"a user that reads the same as {username!r} already exists: {holder!r} (names "
+            "are compared ignoring case, letter width and compatibility forms); choose "
+            "another name", "username", 409)
+
+    async def _similar_name(self, username: str) -> str | None:
+        similar = await self.get_user_by_fold(username) or await self.get_user_by_name(username)
+        return similar.username if similar else None
 
     async def password_hash(self, user_id: int) -> str | None:
         async with self.engine.connect() as conn:
@@ -292,16 +337,22 @@ class Store:
         must_change_password: bool = False,
         actor: str | None = None,
     ) -> User:
-        """Insert a user; raise StoreError(field="username", status=409) if taken."""
+        """Insert a user; raise StoreError(field="username") if the name is refused
+        (usernames.username_problem, status 400) or reads the same as an existing
+        user's (status 409, naming that user)."""
+        fold = self._check_username(username)
         stamp = now()
         groups = list(groups)
         try:
             async with self._write() as conn:
+                similar = await self._user_by_fold(conn, fold)
+                if similar is not None:
+                    raise self._taken(username, similar.username)
                 user_id = await self._next_user_id(conn)
                 await conn.execute(schema.users.insert().values(
                     id=user_id, session_key=secrets.token_hex(16),
                     must_change_password=must_change_password,
-                    username=username, username_key=username.lower(),
+                    username=username, username_key=username.lower(), username_fold=fold,
                     password_hash=password_hash, display_name=display_name, email=email,
                     groups=json.dumps(groups) if groups else None, role=role, active=active,
                     builtin=builtin, provider=provider, external_subject=external_subject,
@@ -310,8 +361,8 @@ class Store:
                 if permissions:
                     await self._write_permissions(conn, user_id, permissions)
                 await self._audit(conn, actor, "user.create", username)
-        except IntegrityError:
-            raise StoreError(f"user {username!r} already exists", "username", 409) from None
+        except IntegrityError:  # created by another writer meanwhile
+            raise self._taken(username, await self._similar_name(username)) from None
         user = await self.get_user(user_id)
         assert user is not None
         return user
@@ -358,10 +409,16 @@ class Store:
                 if key == "groups":
                     value = json.dumps(list(value)) if value else None
                 values[key] = value
-            if "username" in values:
-                if user.builtin and values["username"] != user.username:
+            renaming = "username" in values and values["username"] != user.username
+            if renaming:
+                if user.builtin:
                     raise StoreError("the built-in admin cannot be renamed", "username")
+                fold = self._check_username(values["username"])
+                similar = await self._user_by_fold(conn, fold)
+                if similar is not None and similar.id != user_id:
+                    raise self._taken(values["username"], similar.username)
                 values["username_key"] = values["username"].lower()
+                values["username_fold"] = fold
             demoting = values.get("role", user.role) != "admin" or not values.get(
                 "active", user.active)
             if user.is_admin and user.active and demoting:
@@ -383,9 +440,8 @@ class Store:
                 await conn.execute(
                     update(schema.users).where(schema.users.c.id == user_id).values(**values))
             except IntegrityError:
-                raise StoreError(f"user {values.get('username')!r} already exists",
-                                 "username", 409) from None
-            await self._audit(conn, actor, "user.update", user.username,
+                raise self._taken(values.get("username", user.username), None) from None
+            await self._audit(conn, actor, _update_kind(fields, user), user.username,
                               sorted(k for k in fields if k != "password_hash")
                               + (["password"] if "password_hash" in fields else []))
         updated = await self.get_user(user_id)
@@ -405,12 +461,27 @@ class Store:
             if row is None:
                 raise StoreError("no such user", "id", 404)
             user = _user(row)
-            if user.builtin:
-                raise StoreError("the built-in admin cannot be deleted", "id")
-            if user.is_admin and user.active and await self.count_active_admins(conn) <= 1:
-                raise StoreError("the last active admin cannot be deleted", "id")
+            problem = deletion_refusal(user, await self.count_active_admins(conn))
+            if problem is not None:
+                raise StoreError(problem, "id")
             await conn.execute(delete(schema.users).where(schema.users.c.id == user_id))
+            await self._hand_on_folds(conn)
             await self._audit(conn, actor, "user.delete", user.username)
+
+    @staticmethod
+    async def _hand_on_folds(conn: AsyncConnection) -> None:
+        """Rows left without a fold key by migration 7 (they collided with an older
+        row) take it up once no row holds it any more, so it stays enforced."""
+        waiting = (await conn.execute(
+            select(schema.users.c.id, schema.users.c.username)
+            .where(schema.users.c.username_fold.is_(None)).order_by(schema.users.c.id)
+        )).all()
+        for row in waiting:
+            fold = username_fold(row.username)
+            if await conn.scalar(select(schema.users.c.id)
+                                 .where(schema.users.c.username_fold == fold)) is None:
+                await conn.execute(update(schema.users).where(schema.users.c.id == row.id)
+                                   .values(username_fold=fold))
 
     # ------------------------------------------------------------ permissions
 
@@ -427,7 +498,9 @@ class Store:
         """Replace the user's grants. Key None = all profiles; level none = no row."""
         async with self._write() as conn:
             await self._write_permissions(conn, user_id, permissions)
-            await self._audit(conn, actor, "user.permissions", str(user_id),
+            username = await conn.scalar(select(schema.users.c.username)
+                                         .where(schema.users.c.id == user_id))
+            await self._audit(conn, actor, "user.permissions", username or str(user_id),
                               {str(k): v for k, v in permissions.items()})
 
     @staticmethod
@@ -559,6 +632,8 @@ class Store:
         async with self.engine.begin() as conn:
             await conn.execute(delete(schema.ended_sessions)
                                .where(schema.ended_sessions.c.expires_at < now()))
+            await conn.execute(delete(schema.user_sessions)
+                               .where(schema.user_sessions.c.sid == sid))
             owner = await conn.scalar(select(schema.users.c.id)
                                       .where(schema.users.c.id == user_id))
             exists = await conn.scalar(select(schema.ended_sessions.c.sid)
@@ -650,21 +725,142 @@ class Store:
     # ------------------------------------------------------------ audit
 
     async def audit(self, action: str, *, actor: str | None = None, target: str | None = None,
-                    detail: Any = None, remote_addr: str | None = None) -> None:
+                    detail: Any = None, remote_addr: str | None = None,
+                    provider: str | None = None, outcome: str = "ok") -> None:
         async with self.engine.begin() as conn:
-            await self._audit(conn, actor, action, target, detail, remote_addr)
+            await self._audit(conn, actor, action, target, detail, remote_addr,
+                              provider=provider, outcome=outcome)
 
     @staticmethod
     async def _audit(conn: AsyncConnection, actor: str | None, action: str,
                      target: str | None, detail: Any = None,
-                     remote_addr: str | None = None) -> None:
+                     remote_addr: str | None = None, *, provider: str | None = None,
+                     outcome: str = "ok") -> None:
+        """Record an event in the caller's transaction: the change and its record commit
+        together. Address and provider default to the current request's (``audit_origin``)."""
+        origin = audit_origin.get()
         await conn.execute(schema.audit_events.insert().values(
             at=now(), actor=actor, action=action, target=target,
             detail=json.dumps(detail) if detail is not None else None,
-            remote_addr=remote_addr))
+            remote_addr=remote_addr or origin.address,
+            provider=provider or origin.provider, outcome=outcome))
 
-    async def audit_events(self, limit: int = 100) -> list[dict[str, Any]]:
+    async def write_audit(self, events: Sequence[AuditEvent]) -> None:
+        """Insert queued events in one transaction."""
+        if not events:
+            return
+        async with self.engine.begin() as conn:
+            await conn.execute(schema.audit_events.insert(), [
+                {"at": e.at, "actor": _clip(e.actor, 128), "action": e.action,
+                 "target": _clip(e.target, 256),
+                 "detail": json.dumps(e.detail) if e.detail is not None else None,
+                 "remote_addr": _clip(e.remote_addr, 64), "provider": _clip(e.provider, 64),
+                 "outcome": e.outcome} for e in events])
+
+    async def audit_events(self, limit: int = 100, *, user: str | None = None,
+                           kind: str | None = None, since: datetime | None = None,
+                           until: datetime | None = None,
+                           before_id: int | None = None) -> list[dict[str, Any]]:
+        """Newest first. ``user`` matches the actor or the target; ``kind`` an action or
+        its family (``user`` matches ``user.create``, ``user.role``, ...)."""
+        table = schema.audit_events
+        query = select(table).order_by(table.c.id.desc()).limit(limit)
+        if user:
+            query = query.where(or_(table.c.actor == user, table.c.target == user))
+        if kind:
+            query = query.where(or_(table.c.action == kind, table.c.action.startswith(
+                kind.rstrip(".") + ".", autoescape=True)))
+        if since is not None:
+            query = query.where(table.c.at >= _aware(since).astimezone(UTC))
+        if until is not None:
+            query = query.where(table.c.at < _aware(until).astimezone(UTC))
+        if before_id is not None:
+            query = query.where(table.c.id < before_id)
         async with self.engine.connect() as conn:
-            rows = await conn.execute(select(schema.audit_events)
-                                      .order_by(schema.audit_events.c.id.desc()).limit(limit))
-            return [dict(row._mapping) for row in rows]
+            rows = await conn.execute(query)
+            return [{**row._mapping, "at": _aware(row.at),
+                     "detail": json.loads(row.detail) if row.detail else None}
+                    for row in rows]
+
+    async def prune_audit(self, older_than_days: int) -> int:
+        """Delete events older than the retention; return how many went."""
+        cutoff = now() - timedelta(days=older_than_days)
+        async with self.engine.begin() as conn:
+            result = await conn.execute(delete(schema.audit_events)
+                                        .where(schema.audit_events.c.at < cutoff))
+            return int(result.rowcount or 0)
+
+    # ------------------------------------------------------------ sign-in sessions
+
+    async def record_session(self, sid: str, user: User, *, expires_at: datetime,
+                             address: str | None, agent: str | None,
+                             remember: bool) -> None:
+        stamp = now()
+        async with self.engine.begin() as conn:
+            await conn.execute(schema.user_sessions.insert().values(
+                sid=sid, user_id=user.id, epoch=user.session_epoch, created_at=stamp,
+                last_seen_at=stamp, expires_at=_aware(expires_at).astimezone(UTC),
+                address=_clip(address, 64), agent=_clip(agent, 64), remember=remember))
+
+    async def sessions(self, user_id: int | None = None) -> list[SessionRecord]:
+        """Live sessions (current epoch, not expired, not ended), newest first; of one user
+        or of everyone."""
+        sessions, users = schema.user_sessions, schema.users
+        query = (select(sessions).join(users, users.c.id == sessions.c.user_id)
+                 .where(sessions.c.epoch == users.c.session_epoch,
+                        users.c.active.is_(True), sessions.c.expires_at > now())
+                 .order_by(sessions.c.created_at.desc()))
+        if user_id is not None:
+            query = query.where(sessions.c.user_id == user_id)
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(query)
+            return [_session(row) for row in rows]
+
+    async def session(self, sid: str) -> SessionRecord | None:
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(select(schema.user_sessions)
+                                      .where(schema.user_sessions.c.sid == sid))).first()
+        return _session(row) if row else None
+
+    async def touch_sessions(self, seen: Mapping[str, datetime]) -> None:
+        """Write batched ``last_seen_at`` values."""
+        if not seen:
+            return
+        async with self.engine.begin() as conn:
+            for sid, moment in seen.items():
+                await conn.execute(update(schema.user_sessions)
+                                   .where(schema.user_sessions.c.sid == sid)
+                                   .values(last_seen_at=moment))
+
+    async def prune_sessions(self) -> int:
+        """Forget expired sessions and those a password, role or activation change ended."""
+        sessions, users = schema.user_sessions, schema.users
+        stale = select(users.c.session_epoch).where(users.c.id == sessions.c.user_id) \
+            .scalar_subquery()
+        async with self.engine.begin() as conn:
+            result = await conn.execute(delete(sessions).where(
+                or_(sessions.c.expires_at <= now(), sessions.c.epoch != stale)))
+            return int(result.rowcount or 0)
+
+
+def _clip(text: str | None, limit: int) -> str | None:
+    return text[:limit] if text else text
+
+
+def _session(row: Any) -> SessionRecord:
+    return SessionRecord(sid=row.sid, user_id=row.user_id, epoch=row.epoch,
+                         created_at=_aware(row.created_at),
+                         last_seen_at=_aware(row.last_seen_at),
+                         expires_at=_aware(row.expires_at), address=row.address,
+                         agent=row.agent, remember=bool(row.remember))
+
+
+def _update_kind(fields: Mapping[str, Any], user: User) -> str:
+    """The audit kind of a user change: the most security-relevant field changed."""
+    if "password_hash" in fields:
+        return "user.password"
+    if "role" in fields and fields["role"] != user.role:
+        return "user.role"
+    if "active" in fields and bool(fields["active"]) != user.active:
+        return "user.activate" if fields["active"] else "user.deactivate"
+    return "user.update"

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from quart import Blueprint, current_app, jsonify, request
+from quart import Blueprint, current_app, g, jsonify, request
 from werkzeug.datastructures import FileStorage
 
 from ..access.policy import Need, requires
@@ -274,12 +274,37 @@ async def torrent_actions(profile_id: int) -> Any:
             return jsonify(error="this profile does not allow deleting data: an admin must "
                                  "set its data root (data_root) to the folder rTorrent "
                                  "downloads into", field="data_root"), 409
+        names = await _names(profile_id, client, hashes)
         results = await client.remove(hashes, data_root=Path(profile.data_root))
+        _audit_removal(profile, names, results)
     else:
         results = await client.act(Action(action), hashes)
     _hub().poke(profile_id, hashes)
     return jsonify(results={h: ("ok" if problem is None else problem)
                             for h, problem in results.items()})
+
+
+async def _names(profile_id: int, client: RTorrentClient, hashes: list[str]) -> dict[str, str]:
+    """The torrents' names, for the audit log, read before they are gone."""
+    rows = await _watched_rows(profile_id)
+    if rows is None or any(h not in rows for h in hashes):
+        try:
+            rows = {row.hash: row for row in await client.torrents()}
+        except errors.RTorrentError:
+            rows = rows or {}
+    return {h: rows[h].name for h in hashes if h in rows}
+
+
+def _audit_removal(profile: Profile, names: Mapping[str, str],
+                   results: Mapping[str, str | None]) -> None:
+    """One event per torrent: who removed it with its data, from where, and the result."""
+    audit = current_app.extensions["pytorrent"]["services"].audit
+    for info_hash, problem in results.items():
+        audit.record("torrent.remove-data", actor=g.principal.username, target=info_hash,
+                     outcome="ok" if problem is None else "failed",
+                     detail={"name": names.get(info_hash), "profile_id": profile.id,
+                             "profile": profile.name,
+                             **({"error": problem} if problem else {})})
 
 
 def register(app: Any) -> None:

@@ -18,7 +18,7 @@ from ..models import Level, Principal, User
 from ..passwords import PasswordProblem, check_policy, hash_password
 from ..services import Services
 from ..storage import StoreError
-from ..usernames import MAX_USERNAME_LENGTH, normalise, text_problem
+from ..usernames import normalise, text_problem, username_problem
 
 MAX_TEXT = 256
 ROLES = ("admin", "user")
@@ -84,10 +84,15 @@ def _text(data: Mapping[str, Any], key: str, limit: int) -> str | None:
 
 def _username(data: Mapping[str, Any]) -> str:
     # The same rules as names that arrive in a proxy's header, so an admin can
-    # create in advance any user an external provider may sign in.
-    value = _text(data, "username", MAX_USERNAME_LENGTH)
-    if not value:
-        raise Invalid("username", "username must not be empty")
+    # create in advance any user an external provider may sign in. Whether the name
+    # reads the same as another user's is the store's answer (409).
+    value = data["username"]
+    if not isinstance(value, str):
+        raise Invalid("username", "username must be a string")
+    value = normalise(value)
+    problem = username_problem(value)
+    if problem:
+        raise Invalid("username", f"username {problem}")
     return value
 
 

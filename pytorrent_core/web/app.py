@@ -18,10 +18,15 @@ from quart import (
     render_template,
     request,
 )
-from quart.globals import request_ctx
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from ..access.facts import RequestFacts, TrustedNetworks, facts_from_scope, normalise_ip
+from ..access.facts import (
+    RequestFacts,
+    TrustedNetworks,
+    facts_from_scope,
+    mounted_at_prefix,
+    normalise_ip,
+)
 from ..access.hosts import HostPolicy, refusal
 from ..access.origin import origin_allowed
 from ..access.policy import (
@@ -37,9 +42,12 @@ from ..access.policy import (
 from ..access.resolver import Resolution, Resolver
 from ..bootstrap import check_bypass_user, open_services, secret_key
 from ..config import Settings
+from ..models import Principal
 from ..plugins import AuthPlugins
 from ..services import Services
 from ..storage import StoreError
+from ..storage.records import AuditOrigin, audit_origin
+from .handshakes import MAX_MESSAGE_BYTES, HandshakeLimitedServer
 from .headers import with_security_headers
 from .live import TorrentHub
 from .sessions import SESSION_COOKIE, NoQuartSession, SessionAuth
@@ -49,25 +57,31 @@ log = logging.getLogger("pytorrent")
 HERE = Path(__file__).parent
 
 
-UPLOAD_BODY_MAX = 64 * 1024 * 1024  # several .torrent files in one add
+BODY_MAX = 1024 * 1024  # any request but a torrent upload: JSON and small forms
+
+
+def is_upload(method: str, path: str) -> bool:
+    return method == "POST" and path.startswith("/api/profiles/") and path.endswith("/torrents")
 
 
 class PyTorrentRequest(Request):
-    """Request bodies are capped at MAX_CONTENT_LENGTH, except torrent uploads."""
+    """Only torrent uploads may send MAX_CONTENT_LENGTH (server.max_body_bytes); every
+    other request BODY_MAX at most."""
 
     def __init__(self, method: str, scheme: str, path: str, *args: Any,
                  max_content_length: int | None = None, **kwargs: Any) -> None:
-        if method == "POST" and path.startswith("/api/profiles/") and path.endswith(
-                "/torrents"):
-            max_content_length = UPLOAD_BODY_MAX
+        if max_content_length is not None and not is_upload(method, path):
+            max_content_length = min(max_content_length, BODY_MAX)
         super().__init__(method, scheme, path, *args, max_content_length=max_content_length,
                          **kwargs)
+        self.max_content_length = max_content_length  # Quart hands it to the body only
 
 
 class PyTorrentApp(socketio.ASGIApp):
     """The ASGI application: Socket.IO at /socket.io/, everything else to Quart.
 
     Before either sees a request, its ``Host`` must be one of ours (DNS rebinding).
+    Behind a trusted proxy's ``X-Forwarded-Prefix``, Quart sees itself mounted there.
     """
 
     quart: Quart
@@ -88,6 +102,8 @@ class PyTorrentApp(socketio.ASGIApp):
             if problem is not None:
                 await _refuse_host(scope, receive, send, problem)
                 return
+            if believed and not f"{scope['path'].rstrip('/')}/".startswith(self.engineio_path):
+                scope = mounted_at_prefix(scope)
         await super().__call__(scope, receive, send)
 
     @property
@@ -104,7 +120,7 @@ def create_app(settings: Settings, plugins: AuthPlugins) -> PyTorrentApp:
                   static_folder=str(HERE / "static"))
     quart.secret_key = secret_key(settings)
     quart.config.update(
-        MAX_CONTENT_LENGTH=1024 * 1024,
+        MAX_CONTENT_LENGTH=int(settings.server_max_body_bytes),
         QUART_AUTH_COOKIE_NAME=SESSION_COOKIE,
         QUART_AUTH_COOKIE_SECURE=bool(settings.session_cookie_secure),
         QUART_AUTH_COOKIE_SAMESITE="Lax",
@@ -129,9 +145,12 @@ def create_app(settings: Settings, plugins: AuthPlugins) -> PyTorrentApp:
                                 proxy_fix=bool(settings.proxy_fix_enable),
                                 headers=request.headers, cookies=request.cookies)
 
-    sio = socketio.AsyncServer(
+    sio = HandshakeLimitedServer(
+        max_pending=int(settings.socketio_max_pending_handshakes),
+        sign_in_timeout=float(settings.server_header_timeout),
         async_mode="asgi",
         cors_allowed_origins=_socketio_origin_check(settings, trusted),
+        max_http_buffer_size=MAX_MESSAGE_BYTES,
         logger=False,
         engineio_logger=False,
     )
@@ -149,12 +168,14 @@ def create_app(settings: Settings, plugins: AuthPlugins) -> PyTorrentApp:
         hub.cache = services.cache
         services.cache.listeners.append(hub.profiles_changed)
         await services.cache.start()
+        await services.audit.start()
 
     @quart.after_serving
     async def stop() -> None:
         await hub.stop()
         services: Services | None = state.get("services")
         if services is not None:
+            await services.audit.stop()
             await services.cache.stop()
             await services.store.close()
 
@@ -182,15 +203,15 @@ def create_app(settings: Settings, plugins: AuthPlugins) -> PyTorrentApp:
             return _error(500, "internal error")
         facts = facts_for_request()
         g.facts = facts
+        audit_origin.set(AuditOrigin(address=facts.client))
         if facts.scheme != request.scheme:
             request.scheme = facts.scheme  # trusted proxy says https: secure cookies apply
-        if facts.prefix:
-            # Behind a trusted proxy's X-Forwarded-Prefix: url_for must include it.
-            request.root_path = facts.prefix
-            request_ctx.url_adapter = quart.create_url_adapter(request)
         if need is Need.PUBLIC:
             return None  # public views that care who is asking call resolve_request()
         resolution = await resolve_request()
+        if resolution.principal is not None:
+            audit_origin.set(AuditOrigin(facts.client, provider_of(resolution.principal,
+                                                                    plugins.provider)))
         profile_id = (request.view_args or {}).get("profile_id")
         denied = check(resolution.principal, need, profile_id,
                        before_password_change=usable_before_password_change(view),
@@ -216,12 +237,12 @@ def create_app(settings: Settings, plugins: AuthPlugins) -> PyTorrentApp:
 
     @quart.after_request
     async def prefix_redirects(response: Any) -> Any:
-        """App-relative redirects get the trusted proxy's path prefix."""
-        facts: RequestFacts | None = g.get("facts")
+        """App-relative redirects (``/login``, a provider's ``/``) get the mount point."""
         location = response.headers.get("Location")
-        if facts is not None and facts.prefix and location and location.startswith("/") \
-                and not location.startswith("//"):
-            response.headers["Location"] = facts.prefix + location
+        root = request.root_path
+        if root and location and location.startswith("/") and not location.startswith("//") \
+                and not location.startswith(f"{root}/"):
+            response.headers["Location"] = root + location
         return response
 
     async def unauthenticated_page(facts: RequestFacts, resolution: Resolution) -> Any:
@@ -236,6 +257,10 @@ def create_app(settings: Settings, plugins: AuthPlugins) -> PyTorrentApp:
     @quart.errorhandler(StoreError)
     async def store_error(error: StoreError) -> Any:
         return jsonify(error=str(error), field=error.field), error.status
+
+    @quart.errorhandler(RequestEntityTooLarge)
+    async def too_large(error: RequestEntityTooLarge) -> Any:
+        return _error(413, _too_large_message())
 
     @quart.errorhandler(HTTPException)
     async def http_error(error: HTTPException) -> Any:
@@ -279,20 +304,51 @@ def create_app(settings: Settings, plugins: AuthPlugins) -> PyTorrentApp:
     from .realtime import register as register_realtime
 
     realtime = register_realtime(sio, state, trusted, settings)
-    from . import api_profiles, api_tokens, api_torrents, pages_admin, two_factor
+    from . import (
+        api_audit,
+        api_profiles,
+        api_sessions,
+        api_tokens,
+        api_torrents,
+        pages_admin,
+        two_factor,
+    )
 
     api_profiles.register(quart, realtime)
     api_tokens.register(quart)
+    api_sessions.register(quart)
+    api_audit.register(quart)
     two_factor.register(quart)
     api_torrents.register(quart)
     pages_admin.register(quart)
     return app
 
 
+def provider_of(principal: Principal, provider: str | None) -> str:
+    """How the principal signed in, for the audit log: the provider's name for sessions
+    and external sign-in, else ``token``, ``bypass`` or ``disabled``."""
+    if principal.via in ("session", "provider") and provider:
+        return provider
+    return str(principal.via)
+
+
 def _error(status: int, message: str) -> Any:
     if request.path.startswith("/api/") or request.accept_mimetypes.best == "application/json":
         return jsonify(error=message), status
     return message, status, {"Content-Type": "text/plain; charset=utf-8"}
+
+
+def _too_large_message() -> str:
+    limit = request.max_content_length or BODY_MAX
+    length = request.content_length
+    if length is not None and length <= limit:  # the form parser's own limits
+        return (f"form too large: a field other than a file is over "
+                f"{request.max_form_memory_size} bytes, or the form has over "
+                f"{request.max_form_parts} parts")
+    if is_upload(request.method, request.path):
+        return (f"request body larger than {limit} bytes (PYTORRENT_SERVER_MAX_BODY_BYTES): "
+                "add fewer .torrent files at a time, or raise the setting")
+    return f"request body larger than {limit} bytes, the most this request may send"
 
 
 HOST_HELP = (

@@ -1,4 +1,4 @@
-"""Admin pages: users, profiles and API tokens. Shells only; the data comes from the APIs.
+"""Admin pages: users, profiles, API tokens, audit log. Shells; the data comes from the APIs.
 
 Each page needs the admin role, as the APIs it calls do; a non-admin gets 403 here
 and never sees the links.
@@ -15,7 +15,8 @@ from ..models import Principal
 
 blueprint = Blueprint("admin", __name__)
 
-SECTIONS = (("users", "Users"), ("profiles", "Profiles"), ("tokens", "API tokens"))
+SECTIONS = (("users", "Users"), ("profiles", "Profiles"), ("tokens", "API tokens"),
+            ("audit", "Audit log"))
 
 
 async def _page(section: str) -> Any:
@@ -47,6 +48,12 @@ async def admin_profiles() -> Any:
 @requires(Need.ADMIN)
 async def admin_tokens() -> Any:
     return await _page("tokens")
+
+
+@blueprint.get("/admin/audit")
+@requires(Need.ADMIN)
+async def admin_audit() -> Any:
+    return await _page("audit")
 
 
 def register(app: Any) -> None:

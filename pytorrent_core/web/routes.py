@@ -24,7 +24,7 @@ from quart import (
 )
 from quart_auth import AuthUser, login_user, logout_user
 
-from ..access import session_ids
+from ..access import agents, session_ids
 from ..access.origin import request_origin
 from ..access.policy import Need, before_password_change, requires
 from ..access.throttle import Attempt, LoginThrottle
@@ -86,34 +86,63 @@ def _from_this_site() -> bool:
     return origin is not None and _ours(origin)
 
 
-def start_session(user: User) -> None:
-    login_user(AuthUser(session_ids.issue(user)))
+async def start_session(user: User, *, remember: bool = False) -> None:
+    """Set the cookie (persistent when ``remember``) and record the session for the
+    account page's list."""
+    state = _state()
+    auth_id = session_ids.issue(user)
+    login_user(AuthUser(auth_id), remember=remember)
+    claim = session_ids.parse(auth_id)
+    assert claim is not None
+    lifetime = timedelta(hours=int(state["settings"].session_lifetime_hours))
+    await state["services"].store.record_session(
+        claim.sid, user, expires_at=datetime.now(UTC) + lifetime, address=g.facts.client,
+        agent=agents.summary(g.facts.headers.get("user-agent")), remember=remember)
+
+
+def current_claim() -> session_ids.SessionClaim | None:
+    """What this request's session cookie claims, if it carries a valid one."""
+    cookie = g.facts.cookies.get(SESSION_COOKIE)
+    return session_ids.parse(_state()["auth"].load_token(cookie)) if cookie else None
 
 
 async def end_session() -> None:
     """Clear the cookie and record its session id as ended, so a copy of it stops working."""
     state = _state()
-    cookie = g.facts.cookies.get(SESSION_COOKIE)
-    claim = session_ids.parse(state["auth"].load_token(cookie)) if cookie else None
+    claim = current_claim()
     if claim is not None:
         lifetime = timedelta(hours=int(state["settings"].session_lifetime_hours))
-        await state["services"].store.end_session(claim.sid, claim.user_id,
-                                                  datetime.now(UTC) + lifetime)
+        services = state["services"]
+        await services.store.end_session(claim.sid, claim.user_id,
+                                         datetime.now(UTC) + lifetime)
+        user = await services.cache.user(claim.user_id)
+        services.audit.record("auth.sign-out", actor=user.username if user else None,
+                              provider=state["plugins"].provider)
     logout_user()
 
 
-async def _authenticate(username: str, password: str) -> tuple[User | None, Attempt]:
-    """Check credentials unless this client or username is throttled (attempt.refused)."""
+async def _authenticate(username: str, password: str, *,
+                        kind: str = "auth.sign-in") -> tuple[User | None, Attempt]:
+    """Check credentials unless this client or username is throttled (attempt.refused).
+
+    Every attempt is an audit event of ``kind``: ok, failed or throttled."""
     state = _state()
     services = state["services"]
     throttle: LoginThrottle = state["throttle"]
     attempt = throttle.begin(g.facts.client, username, shared=g.facts.client_shared)
-    if attempt.refused:
-        return None, attempt
-    user = await services.plugins.authenticate(username, password, g.facts, services)
-    if user is not None:
-        throttle.succeeded(attempt)
+    user = None
+    if not attempt.refused:
+        user = await services.plugins.authenticate(username, password, g.facts, services)
+        if user is not None:
+            throttle.succeeded(attempt)
+    outcome = "throttled" if attempt.refused else ("ok" if user is not None else "failed")
+    services.audit.record(kind, actor=user.username if user else username.strip()[:128],
+                          provider=state["plugins"].provider, outcome=outcome)
     return user, attempt
+
+
+def _remember(value: object) -> bool:
+    return value is True or (isinstance(value, str) and value.lower() in ("on", "true", "1"))
 
 
 def register(app: Quart) -> None:
@@ -167,9 +196,10 @@ def register(app: Quart) -> None:
         if user is None:
             return await _login_page(error=GENERIC_LOGIN_FAILURE, status=401)
         next_url = safe_next(form.get("next") or request.args.get("next"))
+        remember = _remember(form.get("remember"))
         if user.two_factor:
-            return await two_factor.ask_for_code(user, next_url, api=False)
-        start_session(user)
+            return await two_factor.ask_for_code(user, next_url, api=False, remember=remember)
+        await start_session(user, remember=remember)
         return redirect(next_url)
 
     @app.post("/api/auth/login")
@@ -192,9 +222,10 @@ def register(app: Quart) -> None:
                 {"Retry-After": str(attempt.retry_after)}
         if user is None:
             return jsonify(error=GENERIC_LOGIN_FAILURE), 401
+        remember = _remember(data.get("remember"))
         if user.two_factor:
-            return await two_factor.ask_for_code(user, "/", api=True)
-        start_session(user)
+            return await two_factor.ask_for_code(user, "/", api=True, remember=remember)
+        await start_session(user, remember=remember)
         resolver = _state()["resolver"]
         principal = await resolver.principal_for(user, "session")
         return jsonify(user=principal_json(principal))
@@ -293,7 +324,8 @@ def register(app: Quart) -> None:
         if new == current:
             return jsonify(error="the new password must differ from the current one",
                            field="new_password"), 400
-        user, attempt = await _authenticate(principal.username, current)
+        user, attempt = await _authenticate(principal.username, current,
+                                            kind="auth.password-check")
         if attempt.retry_after is not None:
             return jsonify(error=THROTTLED.format(seconds=attempt.retry_after),
                            retry_after=attempt.retry_after), 429, \
@@ -303,7 +335,10 @@ def register(app: Quart) -> None:
         store = _state()["services"].store
         updated = await store.update_user(user.id, password_hash=new_hash,
                                           actor=principal.username)
-        start_session(updated)  # every other session of the user has ended; this one goes on
+        claim = current_claim()
+        record = await store.session(claim.sid) if claim is not None else None
+        # Every other session of the user has ended; this one goes on.
+        await start_session(updated, remember=record is not None and record.remember)
         return jsonify(ok=True)
 
 

@@ -72,10 +72,14 @@ def _serializer() -> URLSafeTimedSerializer:
 # ---------------------------------------------------------------- sign-in
 
 
-async def ask_for_code(user: User, next_url: str, *, api: bool) -> Any:
-    """The answer to a right password of a user with two-factor sign-in: no session yet."""
+async def ask_for_code(user: User, next_url: str, *, api: bool, remember: bool = False) -> Any:
+    """The answer to a right password of a user with two-factor sign-in: no session yet.
+
+    ``remember`` (the login form's choice) is carried to the session the code step starts.
+    """
     pending = _serializer().dumps({"u": user.id, "k": user.session_key,
-                                   "e": user.session_epoch, "n": secrets.token_hex(8)})
+                                   "e": user.session_epoch, "r": bool(remember),
+                                   "n": secrets.token_hex(8)})
     if api:
         response = await make_response(jsonify(
             two_factor_required=True, pending=pending, expires_in=PENDING_SECONDS,
@@ -88,19 +92,21 @@ async def ask_for_code(user: User, next_url: str, *, api: bool) -> Any:
     return response
 
 
-async def _pending_user(pending: str | None) -> User | None:
+async def _pending(pending: str | None) -> tuple[User, bool] | None:
+    """The user a pending sign-in names, and whether they asked to be remembered."""
     if not pending:
         return None
     try:
         claim = _serializer().loads(pending, max_age=PENDING_SECONDS)
         user_id, key, epoch = int(claim["u"]), str(claim["k"]), int(claim["e"])
-    except (BadSignature, KeyError, TypeError, ValueError):
+        remember = bool(claim.get("r", False))
+    except (BadSignature, KeyError, TypeError, ValueError, AttributeError):
         return None
     user = await _services().store.get_user(user_id)
     if user is None or not user.active or not user.two_factor \
             or not secrets.compare_digest(user.session_key, key) or user.session_epoch != epoch:
         return None
-    return user
+    return user, remember
 
 
 async def check_code(user: User, code: str) -> bool:
@@ -121,11 +127,16 @@ async def check_code(user: User, code: str) -> bool:
 
 async def _verify(user: User, code: str) -> int | None:
     """None when the code is right; else seconds to wait (0: just wrong). Throttled."""
-    throttle: LoginThrottle = _state()["code_throttle"]
+    state = _state()
+    throttle: LoginThrottle = state["code_throttle"]
     attempt = throttle.begin(g.facts.client, user.username, shared=g.facts.client_shared)
+    right = attempt.retry_after is None and await check_code(user, code)
+    outcome = "throttled" if attempt.refused else ("ok" if right else "failed")
+    _services().audit.record("auth.sign-in.code", actor=user.username,
+                             provider=state["plugins"].provider, outcome=outcome)
     if attempt.retry_after is not None:
         return attempt.retry_after
-    if await check_code(user, code):
+    if right:
         throttle.succeeded(attempt)
         return None
     return 0
@@ -141,7 +152,7 @@ async def _code_page(error: str | None, status: int = 200) -> Any:
 @blueprint.get("/login/2fa")
 @requires(Need.PUBLIC)
 async def code_form() -> Any:
-    if await _pending_user(request.cookies.get(PENDING_COOKIE)) is None:
+    if await _pending(request.cookies.get(PENDING_COOKIE)) is None:
         return redirect("/login")
     return await _code_page(None)
 
@@ -154,9 +165,10 @@ async def code_submit() -> Any:
     if _foreign_origin():
         return "cross-origin login refused", 403
     form = await request.form
-    user = await _pending_user(request.cookies.get(PENDING_COOKIE))
-    if user is None:
+    found = await _pending(request.cookies.get(PENDING_COOKIE))
+    if found is None:
         return redirect("/login")
+    user, remember = found
     wait = await _verify(user, form.get("code", ""))
     if wait:
         response = await make_response(await _code_page(THROTTLED.format(seconds=wait), 429))
@@ -164,7 +176,7 @@ async def code_submit() -> Any:
         return response
     if wait is not None:
         return await _code_page(INVALID_CODE, 401)
-    start_session(user)
+    await start_session(user, remember=remember)
     response = redirect(safe_next(form.get("next") or request.args.get("next")))
     response.delete_cookie(PENDING_COOKIE, path="/")
     return response
@@ -185,16 +197,17 @@ async def api_code() -> Any:
         return jsonify(error="code is required: the six digits from your authenticator "
                              "app, or a recovery code", field="code"), 400
     pending = data.get("pending") or request.cookies.get(PENDING_COOKIE)
-    user = await _pending_user(pending if isinstance(pending, str) else None)
-    if user is None:
+    found = await _pending(pending if isinstance(pending, str) else None)
+    if found is None:
         return jsonify(error=EXPIRED, field="pending"), 401
+    user, remember = found
     wait = await _verify(user, code)
     if wait:
         return jsonify(error=THROTTLED.format(seconds=wait), retry_after=wait), 429, \
             {"Retry-After": str(wait)}
     if wait is not None:
         return jsonify(error=INVALID_CODE, field="code"), 401
-    start_session(user)
+    await start_session(user, remember=remember)
     principal = await _state()["resolver"].principal_for(user, "session")
     response = await make_response(jsonify(user=principal_json(principal)))
     response.delete_cookie(PENDING_COOKIE, path="/")

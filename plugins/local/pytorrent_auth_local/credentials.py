@@ -8,6 +8,7 @@ import weakref
 from typing import TYPE_CHECKING
 
 from pytorrent_core import User, passwords
+from pytorrent_core.usernames import normalise
 
 if TYPE_CHECKING:
     from pytorrent_core.access.facts import RequestFacts
@@ -44,7 +45,7 @@ async def check_password(username: str, password: str, request: RequestFacts,
     if not password or len(password) > passwords.MAX_LENGTH:
         return None
     store = services.store
-    name = username.strip()
+    name = normalise(username)  # the one rule for usernames: NFC, trim space and tab only
     user = await store.get_user_by_name(name) if name else None
     stored_hash = await store.password_hash(user.id if user is not None else 0)
     matched = bool(await _in_slot(passwords.verify, stored_hash, password))

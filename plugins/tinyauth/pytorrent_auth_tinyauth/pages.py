@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from pytorrent_core import LoginPage, Settings
 from pytorrent_core.pages import render
-from pytorrent_core.usernames import MAX_USERNAME_LENGTH, header_problem
+from pytorrent_core.usernames import header_problem, header_username_problem
 
 from .settings import LOGOUT_URL
 
@@ -20,6 +20,7 @@ def login_page(request: RequestFacts, settings: Settings, next_url: str) -> Logi
     html = render(
         "pytorrent_auth_tinyauth", "login.html",
         header=header, problem=problem, peer=request.peer or "an unknown address",
-        prefix=request.prefix, next_url=next_url, max_length=MAX_USERNAME_LENGTH,
+        prefix=request.prefix, next_url=next_url,
+        reason=header_username_problem(request.headers, header),
         logout_url=settings[LOGOUT_URL])
     return LoginPage(html=html, status=401 if problem else 200)

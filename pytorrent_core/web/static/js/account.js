@@ -1,7 +1,7 @@
 // Account page: change one's own password (the one-time password first of all),
 // two-factor sign-in (enrol with a QR code or the typed key, recovery codes shown
-// once, turn off), and one's own API tokens: list, create (shown once, with a copy
-// button), revoke.
+// once, turn off), one's own sign-in sessions (list, sign one or all others out),
+// and one's own API tokens: list, create (shown once, with a copy button), revoke.
 import { api, appUrl } from "./api.js";
 import { clearErrors, confirmDialog, el, showError, when } from "./dom.js";
 import { toast } from "./toast.js";
@@ -31,6 +31,68 @@ if (passwordForm) {
     toast("Password changed. Your other sessions have been signed out.");
   });
 }
+
+const sessionTable = document.querySelector("#sessions tbody");
+
+async function loadSessions() {
+  if (!sessionTable) return;
+  let sessions;
+  try {
+    ({ sessions } = await api("/api/auth/sessions"));
+  } catch (error) {
+    toast(`Could not load your sessions: ${error.message}`, { error: true });
+    return;
+  }
+  if (!sessions.length) {
+    sessionTable.replaceChildren(el("tr", {}, el("td", { colspan: "5", className: "empty" },
+      "No recorded sessions.")));
+    return;
+  }
+  sessionTable.replaceChildren(...sessions.map((session) => {
+    const device = [session.agent || "unknown client"];
+    if (session.current) device.push(" ", el("span", { className: "tag" }, "this one"));
+    let action = "";
+    if (!session.current) {
+      action = el("button", { type: "button", className: "danger", "data-do": "end-session",
+        "aria-label": `Sign out ${session.agent || "session"} from ${session.address || "unknown address"}` },
+      "Sign out");
+      action.addEventListener("click", () => endSession(session));
+    }
+    return el("tr", { "data-session-id": session.id, "data-current": String(session.current) },
+      el("td", {}, ...device), el("td", {}, session.address || "—"),
+      el("td", {}, when(session.created_at)), el("td", {}, when(session.last_seen_at)),
+      el("td", { className: "row-actions" }, action));
+  }));
+}
+
+async function endSession(session) {
+  if (!await confirmDialog("Sign this session out?",
+    `${session.agent || "The device"} at ${session.address || "an unknown address"} will have to sign in again.`,
+    "Sign out")) return;
+  try {
+    await api(`/api/auth/sessions/${encodeURIComponent(session.id)}`, { method: "DELETE" });
+    toast("Session signed out.");
+  } catch (error) {
+    toast(`Could not sign the session out: ${error.message}`, { error: true });
+  }
+  loadSessions();
+}
+
+const endOthers = document.getElementById("end-other-sessions");
+if (endOthers) {
+  endOthers.addEventListener("click", async () => {
+    if (!await confirmDialog("Sign out all other sessions?",
+      "Every other browser signed in as you will have to sign in again.", "Sign out")) return;
+    try {
+      const { ended } = await api("/api/auth/sessions/end-others", { method: "POST" });
+      toast(`Signed out ${ended.length} other session${ended.length === 1 ? "" : "s"}.`);
+    } catch (error) {
+      toast(`Could not sign the other sessions out: ${error.message}`, { error: true });
+    }
+    loadSessions();
+  });
+}
+loadSessions();
 
 const tokensPath = () => `/api/auth/users/${userId}/tokens`;
 const tokenTable = document.querySelector("#own-tokens tbody");

@@ -1,4 +1,4 @@
-// Admin pages (users, profiles, API tokens). The server renders the shells and
+// Admin pages (users, profiles, API tokens, audit log). The server renders the shells and
 // refuses non-admins; this module fills them from the same REST APIs the
 // `pytorrent` command and scripts use. API errors appear beside the field they
 // name, successes as toasts.
@@ -360,6 +360,54 @@ class TokensPage {
   }
 }
 
-const PAGES = { users: UsersPage, profiles: ProfilesPage, tokens: TokensPage };
+// ------------------------------------------------------------------ audit log
+
+class AuditPage {
+  constructor() {
+    this.form = document.getElementById("audit-filter");
+    this.table = document.querySelector("#audit-table tbody");
+    this.older = document.getElementById("audit-older");
+    this.form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      this.load();
+    });
+    this.older.addEventListener("click", () => this.load(this.nextBeforeId));
+    this.load();
+  }
+
+  query(beforeId) {
+    const params = new URLSearchParams();
+    for (const [key, value] of new FormData(this.form)) {
+      const text = String(value).trim();
+      if (text) params.set(key, text);
+    }
+    if (beforeId) params.set("before_id", String(beforeId));
+    return `/api/audit?${params}`;
+  }
+
+  async load(beforeId = null) {
+    clearErrors(this.form);
+    let reply;
+    try {
+      reply = await api(this.query(beforeId));
+    } catch (error) {
+      if (!showError(this.form, error)) fail("Could not load the audit log")(error);
+      return;
+    }
+    const rows = reply.events.map((event) => el("tr", { "data-event-id": String(event.id), "data-kind": event.kind },
+      el("td", {}, when(event.at)), el("td", {}, el("code", {}, event.kind)),
+      el("td", {}, el("span", { className: "state-tag", "data-state": event.outcome }, event.outcome)),
+      el("td", {}, event.actor || "—"), el("td", {}, event.address || "—"),
+      el("td", {}, event.provider || "—"), el("td", {}, event.target || "—"),
+      el("td", { className: "hint" }, event.detail === null ? "" : JSON.stringify(event.detail))));
+    if (beforeId) this.table.append(...rows);
+    else if (rows.length) this.table.replaceChildren(...rows);
+    else this.table.replaceChildren(el("tr", {}, el("td", { colspan: "8", className: "empty" }, "No events match.")));
+    this.nextBeforeId = reply.next_before_id;
+    this.older.hidden = !this.nextBeforeId;
+  }
+}
+
+const PAGES = { users: UsersPage, profiles: ProfilesPage, tokens: TokensPage, audit: AuditPage };
 const Page = PAGES[root.dataset.section];
 if (Page) window.pytorrentAdmin = new Page();

@@ -8,6 +8,11 @@
 const FORWARDED = ["torrents:snapshot", "torrents:diff", "profile:status", "profile:left",
   "profile:labels"];
 
+function socketPath() {
+  const meta = document.querySelector('meta[name="pytorrent-socket-path"]');
+  return meta ? meta.content : "/socket.io";
+}
+
 export class Connection extends EventTarget {
   constructor(badge) {
     super();
@@ -28,8 +33,9 @@ export class Connection extends EventTarget {
   start() {
     if (typeof window.io !== "function") return this;
     // Same origin: the browser sends the session cookie with the handshake, and
-    // the server resolves it exactly as it does for REST requests.
-    const socket = window.io({ withCredentials: true });
+    // the server resolves it exactly as it does for REST requests. The page says
+    // where Socket.IO lives: under a reverse proxy's path prefix, not at the root.
+    const socket = window.io({ path: socketPath(), withCredentials: true });
     this.socket = socket;
     socket.on("connect", () => {
       this.show("online");
