@@ -113,7 +113,9 @@ async def open_services(settings: Settings, plugins: AuthPlugins) -> Services:
     store = Store.from_url(settings.database_url)
     await store.migrate()
     await ensure_admin(store)
-    return Services(settings=settings, store=store, cache=AuthCache(store), plugins=plugins,
+    cache = AuthCache(store, require_two_factor_admins=bool(
+        settings.get("auth.require_2fa_admins", False)))
+    return Services(settings=settings, store=store, cache=cache, plugins=plugins,
                     audit=AuditLog(store, int(settings.audit_retention_days)))
 
 

@@ -63,12 +63,20 @@ def tokens() -> None:
 @click.option("--expires-in-days", type=int, default=None, help="Expire after this many days.")
 @click.option("--expires-at", default=None,
               help="Expire at this ISO 8601 time (UTC unless it names a zone).")
+@click.option("--profile", "profiles", multiple=True, metavar="NAME_OR_ID",
+              help="Limit the token to this profile (repeat for more).")
+@click.option("--read-only", is_flag=True,
+              help="The token may look but never add, act or change anything.")
 @pass_context
 @user_errors
 @changes_database(report_to_stderr=True)
 def create(obj: Context, username: str, name: str, expires_in_days: int | None,
-           expires_at: str | None) -> None:
-    """Create a token for USERNAME and print it once (only its digest is stored)."""
+           expires_at: str | None, profiles: tuple[str, ...], read_only: bool) -> None:
+    """Create a token for USERNAME and print it once (only its digest is stored).
+
+    With --profile or --read-only the token is scoped: never more than USERNAME may
+    do at the time of use, and no admin powers even for an admin.
+    """
     from .access import tokens as token_format
 
     try:
@@ -83,16 +91,37 @@ def create(obj: Context, username: str, name: str, expires_in_days: int | None,
         if user is None or not user.active:
             raise StoreError(f"user {username!r} is deactivated; a token would not work",
                              "username", 409)
+        ids = [await _profile_id(store, given) for given in profiles]
+        scope = token_format.scope("ro" if read_only else ("full" if ids else None),
+                                   ids or None)
         plaintext, prefix, digest = token_format.generate()
         record = await store.create_token(user_id, clean, prefix, digest, expiry,
-                                          actor="cli")
+                                          scope=scope, actor="cli")
         return record, plaintext
 
     record, plaintext = _with_store(obj, work)
     click.echo(plaintext)
     until = f", expires {_iso(record.expires_at)}" if record.expires_at else ""
-    click.echo(f"created token {record.id} ({record.prefix}...) for {username}{until}; "
-               "it is shown only once, store it now", err=True)
+    click.echo(f"created token {record.id} ({record.prefix}...) for {username}{until}, "
+               f"{_scope(record)}; it is shown only once, store it now", err=True)
+
+
+async def _profile_id(store: Store, given: str) -> int:
+    profile = await store.get_profile_by_name(given)
+    if profile is None and given.isdigit():
+        profile = await store.get_profile(int(given))
+    if profile is None:
+        raise StoreError(f"--profile {given!r}: no such profile name or id; see "
+                         "`pytorrent profiles list`", "profile", 404)
+    return profile.id
+
+
+def _scope(record: TokenRecord) -> str:
+    if record.scope is None:
+        return "with its owner's access"
+    where = ("profiles " + ", ".join(str(p) for p in sorted(record.scope.profiles))
+             if record.scope.profiles is not None else "every profile of its owner")
+    return f"scope {record.scope.permission} on {where}"
 
 
 @tokens.command("list")
@@ -109,18 +138,24 @@ def list_(obj: Context, username: str, as_json: bool) -> None:
     rows: list[dict[str, Any]] = [
         {"id": r.id, "name": r.name, "prefix": r.prefix, "created_at": _iso(r.created_at),
          "expires_at": _iso(r.expires_at), "last_used_at": _iso(r.last_used_at),
-         "revoked_at": _iso(r.revoked_at), "state": _state(r)}
+         "revoked_at": _iso(r.revoked_at), "state": _state(r),
+         "last_used_address": r.last_used_addr,
+         "scope": r.scope.as_json() if r.scope else None, "scope_text": _scope(r)}
         for r in _with_store(obj, work)
     ]
     if as_json:
-        click.echo(json.dumps(rows, indent=2))
+        click.echo(json.dumps([{k: v for k, v in row.items() if k != "scope_text"}
+                               for row in rows], indent=2))
         return
     if not rows:
         click.echo(f"{username} has no API tokens")
         return
-    echo_table(("id", "prefix", "state", "created", "expires", "last used", "name"),
+    echo_table(("id", "prefix", "state", "created", "expires", "last used", "scope", "name"),
                [(row["id"], f"{row['prefix']}...", row["state"], row["created_at"],
-                 row["expires_at"] or "never", row["last_used_at"] or "never", row["name"])
+                 row["expires_at"] or "never",
+                 (f"{row['last_used_at']} from {row['last_used_address']}"
+                  if row["last_used_address"] else row["last_used_at"] or "never"),
+                 row["scope_text"], row["name"])
                 for row in rows])
 
 

@@ -195,6 +195,25 @@ def register(main: click.Group) -> None:
         _update(obj, username, "{name!r} is deactivated; their sessions have ended",
                 active=False)
 
+    @users.command("reset-2fa")
+    @click.argument("username")
+    @pass_context
+    @user_errors
+    @changes_database()
+    def users_reset_2fa(obj: Context, username: str) -> None:
+        """Turn USERNAME's two-factor sign-in off (a lost authenticator): the password
+        alone signs them in until they set it up again."""
+        from .storage.two_factor import TwoFactorStore
+
+        async def work(services: Services) -> tuple[str, bool]:
+            user = await _existing(services, username)
+            return user.username, await TwoFactorStore(services.store).reset(user.id,
+                                                                             actor=ACTOR)
+
+        name, removed = _with_services(obj, work)
+        click.echo(f"two-factor sign-in of {name!r} reset" if removed
+                   else f"{name!r} had no two-factor sign-in; nothing to reset")
+
     @users.command("delete")
     @click.argument("username")
     @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")

@@ -310,6 +310,9 @@ CORE_SETTINGS: tuple[Setting, ...] = (
             example="10.11.1.11:8090,10.11.1.11"),
     Setting("auth.bypass_user", "PYTORRENT_AUTH_BYPASS_USER", "admin", parse_str,
             "Existing active user that bypassed requests act as."),
+    Setting("auth.require_2fa_admins", "PYTORRENT_AUTH_REQUIRE_2FA_ADMINS", False, parse_bool,
+            "Admins who sign in with a pyTorrent password must set up two-factor sign-in "
+            "(TOTP) before anything else; the account page walks them through it."),
     Setting("session.cookie_secure", "PYTORRENT_SESSION_COOKIE_SECURE", False, parse_bool,
             "Send the session cookie only over HTTPS (set true behind an HTTPS proxy)."),
     Setting("session.lifetime_hours", "PYTORRENT_SESSION_LIFETIME_HOURS", 24 * 7,

@@ -47,10 +47,44 @@ class User:
     # Random, fixed for the life of the row: session cookies are bound to it.
     session_key: str = field(default="", repr=False)
     must_change_password: bool = False
+    two_factor: bool = False  # TOTP enrolment confirmed: sign-in asks for a code
+
 
     @property
     def is_admin(self) -> bool:
         return self.role == "admin"
+
+
+@dataclass(frozen=True)
+class TokenScope:
+    """What an API token is limited to. A token without one acts with its owner's access.
+
+    ``permission`` caps every level (``ro``: look, never change); ``profiles`` (when
+    not None) are the only profiles it may reach. Either way the owner's access at
+    use time is the ceiling, and a scoped token never has the admin role.
+    """
+
+    permission: Level = "full"
+    profiles: frozenset[int] | None = None
+
+    def as_json(self) -> dict[str, object]:
+        """As the API, the CLI and the audit log show it."""
+        return {"permission": self.permission,
+                "profiles": sorted(self.profiles) if self.profiles is not None else None}
+
+    def limit(self, owner: Principal) -> dict[int | None, Level]:
+        """The intersection of the owner's access and this scope, as a grant map."""
+        cap = LEVEL_RANK[self.permission]
+
+        def capped(level: Level) -> Level:
+            return level if LEVEL_RANK[level] <= cap else self.permission
+
+        if self.profiles is not None:
+            return {pid: capped(owner.level(pid)) for pid in self.profiles
+                    if owner.level(pid) != "none"}
+        if owner.is_admin:
+            return {None: self.permission}
+        return {key: capped(level) for key, level in owner.permissions.items()}
 
 
 @dataclass(frozen=True)
@@ -62,6 +96,10 @@ class Principal:
     # profile id -> level; key None holds the all-profiles level.
     permissions: Mapping[int | None, Level] = field(default_factory=dict)
     token_id: int | None = None
+    # Set for a scoped API token: ``permissions`` are already cut down to it.
+    scope: TokenScope | None = None
+    # Admins must enrol in two-factor sign-in before anything else (a setting).
+    must_enrol_two_factor: bool = False
 
     @property
     def user_id(self) -> int:
@@ -73,7 +111,13 @@ class Principal:
 
     @property
     def is_admin(self) -> bool:
-        return self.user.is_admin
+        """A scoped token of an admin is not: its scope would mean nothing otherwise."""
+        return self.user.is_admin and self.scope is None
+
+    @property
+    def read_only(self) -> bool:
+        """A token scoped to ``ro``: may look, never add, act or change anything."""
+        return self.scope is not None and self.scope.permission == "ro"
 
     @property
     def must_change_password(self) -> bool:

@@ -87,7 +87,7 @@ async def test_token_is_shown_once_and_only_its_digest_is_stored(
     assert token not in text
     (row,) = (await listing.get_json())["tokens"]
     assert set(row) == {"id", "user_id", "name", "prefix", "created_at", "expires_at",
-                        "last_used_at", "revoked_at", "state"}
+                        "last_used_at", "revoked_at", "state", "last_used_address", "scope"}
     assert (row["name"], row["prefix"]) == ("backup", token[:10])
 
     await app.services.store.close()  # checkpoint nothing away: read the files as they are

@@ -64,10 +64,11 @@ def test_create_list_revoke(tmp_path: Path) -> None:
         assert "nightly backup" in plain.stdout and token not in plain.stdout
         lines = plain.stdout.splitlines()
         assert lines[0].split() == ["id", "prefix", "state", "created", "expires", "last",
-                                    "used", "name"]
+                                    "used", "scope", "name"]
         for column, value in (("prefix", f"{token[:10]}..."), ("state", "active"),
                               ("created", row["created_at"]), ("expires", row["expires_at"]),
-                              ("last used", "never"), ("name", "nightly backup")):
+                              ("last used", "never"), ("scope", "with its owner's access"),
+                              ("name", "nightly backup")):
             assert aligned(lines, column, value), (column, lines)
 
         revoked = server.cli("tokens", "revoke", "alice", str(row["id"]))

@@ -15,7 +15,7 @@ import logging
 from collections.abc import Awaitable, Callable, Hashable, Mapping
 from datetime import datetime, timedelta
 
-from ..models import Level, Principal, User, Via
+from ..models import Level, Principal, TokenScope, User, Via
 from ..storage import Profile, Store, TokenRecord
 from ..storage.store import now
 from ..usernames import username_fold
@@ -29,8 +29,9 @@ MAX_RENDERED = 2048
 
 
 class AuthCache:
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, *, require_two_factor_admins: bool = False) -> None:
         self.store = store
+        self.require_two_factor_admins = require_two_factor_admins
         self._users: dict[int, User | None] = {}
         self._names: dict[str, int | None] = {}
         self._folds: dict[str, int | None] = {}
@@ -43,7 +44,7 @@ class AuthCache:
         self._ended: dict[str, datetime] | None = None  # sid -> when its cookie expires
         self._ended_loaded_at: datetime | None = None
         self._sessions_generation: int | None = None
-        self._token_use: dict[int, datetime] = {}
+        self._token_use: dict[int, tuple[datetime, str | None]] = {}  # id -> when, from
         self._session_seen: dict[str, datetime] = {}
         self._generation: int | None = None
         self._epoch = 0
@@ -116,15 +117,26 @@ class AuthCache:
                 self._permissions[user_id] = grants
             return grants
 
-    async def principal(self, user: User, via: Via, token_id: int | None = None) -> Principal:
-        """The Principal for ``user`` reached ``via``: built once, dropped on any change."""
+    async def principal(self, user: User, via: Via, token_id: int | None = None,
+                        scope: TokenScope | None = None) -> Principal:
+        """The Principal for ``user`` reached ``via``: built once, dropped on any change.
+
+        A scoped token's permissions are its owner's as they are now, cut down to
+        the scope: a grant lowered or removed lowers the token on the next request.
+        """
         key = (user.id, via, token_id)
         known = self._principals.get(key)
         if known is not None and known.user is user:  # not built from an older User
             return known
         epoch = self._epoch
         grants = {} if user.is_admin else await self.permissions(user.id)
-        principal = Principal(user=user, via=via, permissions=grants, token_id=token_id)
+        principal = Principal(
+            user=user, via=via, permissions=grants, token_id=token_id,
+            must_enrol_two_factor=(self.require_two_factor_admins and via == "session"
+                                   and user.is_admin and not user.two_factor))
+        if scope is not None:
+            principal = Principal(user=user, via=via, permissions=scope.limit(principal),
+                                  token_id=token_id, scope=scope)
         if epoch == self._epoch:
             self._principals[key] = principal
         return principal
@@ -218,11 +230,12 @@ class AuthCache:
         """The cached record for a digest, if loaded; never touches the database."""
         return self._tokens.get(digest)
 
-    def note_token_use(self, token_id: int) -> None:
-        self._token_use[token_id] = now()
+    def note_token_use(self, token_id: int, address: str | None = None) -> None:
+        self._token_use[token_id] = (now(), address)
 
-    def pending_use(self, token_id: int) -> datetime | None:
-        """A use noted in memory but not yet written (listings show it without a flush)."""
+    def pending_use(self, token_id: int) -> tuple[datetime, str | None] | None:
+        """A use (when, from which address) noted in memory but not yet written:
+        listings show it without a flush."""
         return self._token_use.get(token_id)
 
     async def flush_token_use(self) -> None:

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from .. import provisioning
-from ..models import BUILTIN_ADMIN, Identity, Principal, User
+from ..models import BUILTIN_ADMIN, Identity, Principal, TokenScope, User
 from ..services import Services
 from ..storage.store import now
 from ..usernames import header_username_problem, username_problem
@@ -98,10 +98,11 @@ class Resolver:
         if record is None or not record.is_live(now()):
             self.token_throttle.failed(client)
             return Resolution(None, "bad_token", "invalid, expired or revoked API token")
-        principal = await self._principal(record.user_id, "token", token_id=record.id)
+        principal = await self._principal(record.user_id, "token", token_id=record.id,
+                                          scope=record.scope)
         if principal is None:
             return Resolution(None, "bad_token", "the token's owner is not active")
-        self.cache.note_token_use(record.id)
+        self.cache.note_token_use(record.id, client)
         self.audit.token_used(record.id, principal.username, client)
         return Resolution(principal)
 
@@ -238,16 +239,16 @@ class Resolver:
 
     # ------------------------------------------------------------ helpers
 
-    async def _principal(self, user_id: int, via: str, *,
-                         token_id: int | None = None) -> Principal | None:
+    async def _principal(self, user_id: int, via: str, *, token_id: int | None = None,
+                         scope: TokenScope | None = None) -> Principal | None:
         user = await self.cache.user(user_id)
         if user is None or not user.active:
             return None
-        return await self.principal_for(user, via, token_id=token_id)
+        return await self.principal_for(user, via, token_id=token_id, scope=scope)
 
-    async def principal_for(self, user: User, via: str, *,
-                             token_id: int | None = None) -> Principal:
-        return await self.cache.principal(user, via, token_id)  # type: ignore[arg-type]
+    async def principal_for(self, user: User, via: str, *, token_id: int | None = None,
+                            scope: TokenScope | None = None) -> Principal:
+        return await self.cache.principal(user, via, token_id, scope)  # type: ignore[arg-type]
 
     def _carries_secret(self, facts: RequestFacts, secret: bytes) -> bool:
         """Exactly one secret header, equal to the secret (compared in constant time).

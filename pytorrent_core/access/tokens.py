@@ -9,6 +9,8 @@ from datetime import UTC, datetime, timedelta
 
 from werkzeug.datastructures import Headers
 
+from ..models import TokenScope
+
 TOKEN_PREFIX = "pt_"  # noqa: S105 - a format marker, not a secret
 VISIBLE_PREFIX_LENGTH = 10  # "pt_" + 7 characters, enough to tell tokens apart
 
@@ -83,3 +85,42 @@ def expiry(expires_at: object = None, expires_in_days: object = None,
     if moment <= at:
         raise ValueError("expires_at must be in the future")
     return moment
+
+
+MAX_SCOPE_PROFILES = 1000
+SCOPE_PERMISSIONS = {"ro": "ro", "full": "full", "rw": "full"}
+
+
+class ScopeProblem(ValueError):
+    """A token scope is malformed; ``field`` names the input (``permission`` or ``profiles``)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+def scope(permission: object = None, profiles: object = None) -> TokenScope | None:
+    """The scope a new token asks for; None when neither part is given (unscoped).
+
+    ``permission``: "ro" or "full" ("rw" = "full"); ``profiles``: a list of profile ids.
+    Whether the profiles exist and the owner may read them is the caller's check.
+    """
+    if permission is None and profiles is None:
+        return None
+    level = "full"
+    if permission is not None:
+        if not isinstance(permission, str) or permission.lower() not in SCOPE_PERMISSIONS:
+            raise ScopeProblem("permission", 'permission must be "ro" (look only) or "full" '
+                                             "(also add, start, stop, remove), or left out")
+        level = SCOPE_PERMISSIONS[permission.lower()]
+    ids: frozenset[int] | None = None
+    if profiles is not None:
+        if not isinstance(profiles, list) or not profiles or not all(
+                isinstance(p, int) and not isinstance(p, bool) and p > 0 for p in profiles):
+            raise ScopeProblem("profiles", "profiles must be a non-empty list of profile ids, "
+                                           "e.g. [1, 3], or left out for every profile")
+        if len(profiles) > MAX_SCOPE_PROFILES:
+            raise ScopeProblem("profiles", f"profiles may list at most {MAX_SCOPE_PROFILES} ids")
+        ids = frozenset(profiles)
+    return TokenScope(level, ids)  # type: ignore[arg-type]
+

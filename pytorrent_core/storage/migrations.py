@@ -148,6 +148,46 @@ def _v8_audit_and_sessions(conn: Connection) -> None:
         "CREATE INDEX IF NOT EXISTS ix_user_sessions_user ON user_sessions (user_id)")
 
 
+def _v9_token_scope_two_factor(conn: Connection) -> None:
+    """Scoped API tokens with their last address; TOTP two-factor sign-in.
+
+    Frozen DDL: later changes to ``schema`` must not change what this revision built.
+    """
+    postgres = conn.dialect.name == "postgresql"
+    stamp = "TIMESTAMP WITH TIME ZONE" if postgres else "DATETIME"
+    serial = "SERIAL PRIMARY KEY" if postgres else "INTEGER PRIMARY KEY"
+    false = "false" if postgres else "0"
+    if "two_factor" not in {c["name"] for c in inspect(conn).get_columns("users")}:
+        conn.exec_driver_sql(f"ALTER TABLE users ADD COLUMN two_factor BOOLEAN NOT NULL "
+                             f"DEFAULT {false}")
+    columns = {column["name"] for column in inspect(conn).get_columns("api_tokens")}
+    for name, ddl in (("scope_permission", "VARCHAR(8)"),
+                      ("scope_profiles", f"BOOLEAN NOT NULL DEFAULT {false}"),
+                      ("last_used_addr", "VARCHAR(64)")):
+        if name not in columns:
+            conn.exec_driver_sql(f"ALTER TABLE api_tokens ADD COLUMN {name} {ddl}")
+    tables = set(inspect(conn).get_table_names())
+    if "api_token_profiles" not in tables:
+        conn.exec_driver_sql(
+            "CREATE TABLE api_token_profiles ("
+            "token_id INTEGER NOT NULL REFERENCES api_tokens (id) ON DELETE CASCADE, "
+            "profile_id INTEGER NOT NULL REFERENCES profiles (id) ON DELETE CASCADE, "
+            "PRIMARY KEY (token_id, profile_id))")
+    if "user_totp" not in tables:
+        conn.exec_driver_sql(
+            "CREATE TABLE user_totp ("
+            "user_id INTEGER NOT NULL PRIMARY KEY REFERENCES users (id) ON DELETE CASCADE, "
+            f"secret VARCHAR(64) NOT NULL, confirmed_at {stamp}, "
+            "last_step INTEGER NOT NULL DEFAULT 0, salt VARCHAR(64) NOT NULL, "
+            f"created_at {stamp} NOT NULL)")
+    if "recovery_codes" not in tables:
+        conn.exec_driver_sql(
+            f"CREATE TABLE recovery_codes (id {serial}, "
+            "user_id INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE, "
+            f"digest VARCHAR(64) NOT NULL, used_at {stamp}, "
+            "CONSTRAINT uq_recovery_code UNIQUE (user_id, digest))")
+
+
 MIGRATIONS: tuple[tuple[int, str, Migration], ...] = (
     (1, "initial schema", _v1_initial),
     (2, "profile labels", _v2_profile_labels),
@@ -157,6 +197,7 @@ MIGRATIONS: tuple[tuple[int, str, Migration], ...] = (
     (6, "one-time passwords must be changed", _v6_must_change_password),
     (7, "usernames that read the same collide", _v7_username_fold),
     (8, "audit provider and outcome, sign-in sessions", _v8_audit_and_sessions),
+    (9, "scoped API tokens, TOTP two-factor sign-in", _v9_token_scope_two_factor),
 )
 
 LATEST = MIGRATIONS[-1][0]

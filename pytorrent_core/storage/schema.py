@@ -52,6 +52,8 @@ users = Table(
     Column("session_key", String(64), nullable=True),
     # The one-time password printed at first start must be replaced at first sign-in.
     Column("must_change_password", Boolean, nullable=False, server_default=false()),
+    # TOTP enrolment confirmed (migration 9; the seed is in user_totp).
+    Column("two_factor", Boolean, nullable=False, server_default=false()),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
     Index("uq_users_username_fold", "username_fold", unique=True),
@@ -129,6 +131,46 @@ api_tokens = Table(
     Column("expires_at", DateTime(timezone=True), nullable=True),
     Column("last_used_at", DateTime(timezone=True), nullable=True),
     Column("revoked_at", DateTime(timezone=True), nullable=True),
+    # Scope (migration 9): NULL permission and no profile rows = the owner's own access.
+    Column("scope_permission", String(8), nullable=True),
+    Column("scope_profiles", Boolean, nullable=False, server_default=false()),
+    Column("last_used_addr", String(64), nullable=True),
+)
+
+# The profiles a token with scope_profiles is limited to (migration 9); a deleted
+# profile leaves every scope, so a later profile given the same id is never in one.
+api_token_profiles = Table(
+    "api_token_profiles",
+    metadata,
+    Column("token_id", Integer, ForeignKey("api_tokens.id", ondelete="CASCADE"),
+           primary_key=True),
+    Column("profile_id", Integer, ForeignKey("profiles.id", ondelete="CASCADE"),
+           primary_key=True),
+)
+
+# TOTP two-factor sign-in (migration 9). The seed must be readable to check codes;
+# it is shown only while enrolment is unconfirmed.
+user_totp = Table(
+    "user_totp",
+    metadata,
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("secret", String(64), nullable=False),
+    Column("confirmed_at", DateTime(timezone=True), nullable=True),
+    # The newest time-step a code was accepted for: a code is good once.
+    Column("last_step", Integer, nullable=False, server_default="0"),
+    # Salt of the recovery code digests.
+    Column("salt", String(64), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+recovery_codes = Table(
+    "recovery_codes",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("digest", String(64), nullable=False),
+    Column("used_at", DateTime(timezone=True), nullable=True),
+    UniqueConstraint("user_id", "digest", name="uq_recovery_code"),
 )
 
 audit_events = Table(

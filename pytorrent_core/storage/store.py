@@ -23,7 +23,7 @@ from sqlalchemy import Integer, Text, cast, delete, event, func, or_, select, up
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-from ..models import Level, Role, User
+from ..models import Level, Role, TokenScope, User
 from ..usernames import username_fold, username_problem
 from . import schema
 from .migrations import USER_ID_HIGH_WATER, apply_migrations
@@ -46,6 +46,7 @@ _USER_COLUMNS = (
     schema.users.c.email,
     schema.users.c.groups,
     schema.users.c.external_subject,
+    schema.users.c.two_factor,
 )
 
 
@@ -85,6 +86,7 @@ def _user(row: Any) -> User:
         email=row.email,
         groups=tuple(json.loads(row.groups)) if row.groups else (),
         external_subject=row.external_subject,
+        two_factor=bool(row.two_factor),
     )
 
 
@@ -114,6 +116,8 @@ class TokenRecord:
     expires_at: datetime | None
     last_used_at: datetime | None
     revoked_at: datetime | None
+    scope: TokenScope | None = None
+    last_used_addr: str | None = None
 
     def is_live(self, at: datetime | None = None) -> bool:
         at = at or now()
@@ -124,14 +128,33 @@ def _aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def _token(row: Any) -> TokenRecord:
+def _token(row: Any, profiles: Iterable[int] = ()) -> TokenRecord:
+    scope = None
+    if row.scope_permission is not None or row.scope_profiles:
+        scope = TokenScope(row.scope_permission or "full",
+                           frozenset(profiles) if row.scope_profiles else None)
     return TokenRecord(
         id=row.id, user_id=row.user_id, name=row.name, prefix=row.prefix,
         created_at=_aware(row.created_at),
         expires_at=_aware(row.expires_at) if row.expires_at else None,
         last_used_at=_aware(row.last_used_at) if row.last_used_at else None,
         revoked_at=_aware(row.revoked_at) if row.revoked_at else None,
+        scope=scope, last_used_addr=row.last_used_addr,
     )
+
+
+async def _tokens(conn: AsyncConnection, query: Any) -> list[TokenRecord]:
+    """Token rows with the profiles of their scopes (one more query, for all of them)."""
+    rows = list(await conn.execute(query))
+    scoped = [row.id for row in rows if row.scope_profiles]
+    profiles: dict[int, list[int]] = {}
+    if scoped:
+        links = await conn.execute(
+            select(schema.api_token_profiles.c.token_id, schema.api_token_profiles.c.profile_id)
+            .where(schema.api_token_profiles.c.token_id.in_(scoped)))
+        for link in links:
+            profiles.setdefault(link.token_id, []).append(link.profile_id)
+    return [_token(row, profiles.get(row.id, ())) for row in rows]
 
 
 def _private_file(path: Path) -> None:
@@ -643,7 +666,7 @@ class Store:
     # ------------------------------------------------------------ API tokens
 
     async def create_token(self, user_id: int, name: str, prefix: str, digest: str,
-                           expires_at: datetime | None, *,
+                           expires_at: datetime | None, *, scope: TokenScope | None = None,
                            actor: str | None = None) -> TokenRecord:
         stamp = now()
         if expires_at is not None:  # the database keeps no zone: always write UTC
@@ -651,23 +674,29 @@ class Store:
         async with self.engine.begin() as conn:
             result = await conn.execute(schema.api_tokens.insert().values(
                 user_id=user_id, name=name, prefix=prefix, digest=digest,
-                created_at=stamp, expires_at=expires_at))
-            await self._audit(conn, actor, "token.create", f"{user_id}:{name}")
-        return TokenRecord(_new_id(result), user_id, name, prefix, stamp,
-                           expires_at, None, None)
+                created_at=stamp, expires_at=expires_at,
+                scope_permission=scope.permission if scope else None,
+                scope_profiles=bool(scope and scope.profiles is not None)))
+            token_id = _new_id(result)
+            if scope is not None and scope.profiles:
+                await conn.execute(schema.api_token_profiles.insert(), [
+                    {"token_id": token_id, "profile_id": pid} for pid in sorted(scope.profiles)])
+            await self._audit(conn, actor, "token.create", f"{user_id}:{name}",
+                              scope.as_json() if scope else None)
+        return TokenRecord(token_id, user_id, name, prefix, stamp, expires_at, None, None,
+                           scope)
 
     async def token_by_digest(self, digest: str) -> TokenRecord | None:
         async with self.engine.connect() as conn:
-            row = (await conn.execute(
-                select(schema.api_tokens).where(schema.api_tokens.c.digest == digest))).first()
-        return _token(row) if row else None
+            found = await _tokens(conn, select(schema.api_tokens)
+                                  .where(schema.api_tokens.c.digest == digest))
+        return found[0] if found else None
 
     async def list_tokens(self, user_id: int) -> list[TokenRecord]:
         async with self.engine.connect() as conn:
-            rows = await conn.execute(select(schema.api_tokens)
-                                      .where(schema.api_tokens.c.user_id == user_id)
-                                      .order_by(schema.api_tokens.c.id))
-            return [_token(row) for row in rows]
+            return await _tokens(conn, select(schema.api_tokens)
+                                 .where(schema.api_tokens.c.user_id == user_id)
+                                 .order_by(schema.api_tokens.c.id))
 
     async def revoke_token(self, user_id: int, token_id: int, *,
                            actor: str | None = None) -> None:
@@ -682,15 +711,16 @@ class Store:
                 raise StoreError("no such live token", "token_id", 404)
             await self._audit(conn, actor, "token.revoke", f"{user_id}:{token_id}")
 
-    async def touch_tokens(self, used: Mapping[int, datetime]) -> None:
-        """Write batched ``last_used_at`` values (one transaction for many tokens)."""
+    async def touch_tokens(self, used: Mapping[int, tuple[datetime, str | None]]) -> None:
+        """Write batched last use times and client addresses (one transaction for many)."""
         if not used:
             return
         async with self.engine.begin() as conn:
-            for token_id, moment in used.items():
+            for token_id, (moment, address) in used.items():
                 await conn.execute(update(schema.api_tokens)
                                    .where(schema.api_tokens.c.id == token_id)
-                                   .values(last_used_at=moment))
+                                   .values(last_used_at=moment,
+                                           last_used_addr=address[:64] if address else None))
 
     # ------------------------------------------------------------ audit
 

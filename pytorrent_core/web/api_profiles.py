@@ -88,7 +88,9 @@ async def list_profiles() -> Any:
         return json.dumps({"profiles": [profile_json(p, principal) for p in visible],
                            "active_profile": active}, separators=(",", ":")).encode()
 
-    body = await services.cache.rendered(("profiles", principal.user_id), render)
+    # A scoped token sees less than its owner: the token is part of the key.
+    body = await services.cache.rendered(("profiles", principal.user_id, principal.token_id),
+                                         render)
     return Response(body, mimetype="application/json")
 
 

@@ -54,6 +54,7 @@ def user_fields(user: User, grants: Mapping[int | None, Level]) -> dict[str, Any
         "active": user.active,
         "builtin": user.builtin,
         "has_password": user.has_password,
+        "two_factor": user.two_factor,
         "provider": user.provider,
         "groups": list(user.groups),
         "permissions": {("*" if key is None else str(key)): level

@@ -31,6 +31,8 @@ from ..access.hosts import HostPolicy, refusal
 from ..access.origin import origin_allowed
 from ..access.policy import (
     PASSWORD_CHANGE_REQUIRED,
+    SAFE_METHODS,
+    TWO_FACTOR_REQUIRED,
     Need,
     check,
     need_of,
@@ -212,7 +214,8 @@ def create_app(settings: Settings, plugins: AuthPlugins) -> PyTorrentApp:
                                                                     plugins.provider)))
         profile_id = (request.view_args or {}).get("profile_id")
         denied = check(resolution.principal, need, profile_id,
-                       before_password_change=usable_before_password_change(view))
+                       before_password_change=usable_before_password_change(view),
+                       changes=request.method not in SAFE_METHODS)
         if resolution.retry_after is not None:
             response = await make_response(_error(429, resolution.detail))
             response.headers["Retry-After"] = str(resolution.retry_after)
@@ -224,7 +227,8 @@ def create_app(settings: Settings, plugins: AuthPlugins) -> PyTorrentApp:
         if not origin_allowed(facts, resolution.principal, allowed_origins):
             return _error(403, "cross-origin request refused: Origin/Referer does not match "
                                "this site or PYTORRENT_API_ALLOWED_ORIGINS")
-        if denied is not None and denied.reason == PASSWORD_CHANGE_REQUIRED \
+        if denied is not None and denied.reason in (PASSWORD_CHANGE_REQUIRED,
+                                                    TWO_FACTOR_REQUIRED) \
                 and not facts.is_api:
             return redirect("/account")
         if denied is not None:
@@ -300,12 +304,21 @@ def create_app(settings: Settings, plugins: AuthPlugins) -> PyTorrentApp:
     from .realtime import register as register_realtime
 
     realtime = register_realtime(sio, state, trusted, settings)
-    from . import api_audit, api_profiles, api_sessions, api_tokens, api_torrents, pages_admin
+    from . import (
+        api_audit,
+        api_profiles,
+        api_sessions,
+        api_tokens,
+        api_torrents,
+        pages_admin,
+        two_factor,
+    )
 
     api_profiles.register(quart, realtime)
     api_tokens.register(quart)
     api_sessions.register(quart)
     api_audit.register(quart)
+    two_factor.register(quart)
     api_torrents.register(quart)
     pages_admin.register(quart)
     return app

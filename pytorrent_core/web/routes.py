@@ -30,6 +30,7 @@ from ..access.policy import Need, before_password_change, requires
 from ..access.throttle import Attempt, LoginThrottle
 from ..models import LoginPage, LogoutAction, Principal, User
 from ..passwords import PasswordProblem, hash_password
+from . import two_factor
 from .api_profiles import visible_profiles
 from .api_users import user_fields
 from .sessions import SESSION_COOKIE
@@ -54,7 +55,10 @@ def safe_next(target: str | None) -> str:
 
 def principal_json(principal: Principal) -> dict[str, Any]:
     return {**user_fields(principal.user, principal.permissions), "via": principal.via,
-            "password_change_required": principal.must_change_password}
+            "password_change_required": principal.must_change_password,
+            "two_factor_required": principal.must_enrol_two_factor,
+            "admin": principal.is_admin,
+            "token_scope": principal.scope.as_json() if principal.scope else None}
 
 
 def _ours(origin: str) -> bool:
@@ -191,8 +195,12 @@ def register(app: Quart) -> None:
             return response
         if user is None:
             return await _login_page(error=GENERIC_LOGIN_FAILURE, status=401)
-        await start_session(user, remember=_remember(form.get("remember")))
-        return redirect(safe_next(form.get("next") or request.args.get("next")))
+        next_url = safe_next(form.get("next") or request.args.get("next"))
+        remember = _remember(form.get("remember"))
+        if user.two_factor:
+            return await two_factor.ask_for_code(user, next_url, api=False, remember=remember)
+        await start_session(user, remember=remember)
+        return redirect(next_url)
 
     @app.post("/api/auth/login")
     @requires(Need.PUBLIC)
@@ -214,7 +222,10 @@ def register(app: Quart) -> None:
                 {"Retry-After": str(attempt.retry_after)}
         if user is None:
             return jsonify(error=GENERIC_LOGIN_FAILURE), 401
-        await start_session(user, remember=_remember(data.get("remember")))
+        remember = _remember(data.get("remember"))
+        if user.two_factor:
+            return await two_factor.ask_for_code(user, "/", api=True, remember=remember)
+        await start_session(user, remember=remember)
         resolver = _state()["resolver"]
         principal = await resolver.principal_for(user, "session")
         return jsonify(user=principal_json(principal))
@@ -285,7 +296,8 @@ def register(app: Quart) -> None:
         principal: Principal = g.principal
         return await render_template(
             "account.html", principal=principal, external=_state()["resolver"].external,
-            can_change_password=_can_change_password(principal))
+            can_change_password=_can_change_password(principal),
+            two_factor=await two_factor.account_state(principal))
 
     @app.post("/api/auth/password")
     @requires(Need.USER)

@@ -1,6 +1,7 @@
 // Account page: change one's own password (the one-time password first of all),
-// one's own sign-in sessions (list, sign one or all others out), and one's own API
-// tokens: list, create (shown once, with a copy button), revoke.
+// two-factor sign-in (enrol with a QR code or the typed key, recovery codes shown
+// once, turn off), one's own sign-in sessions (list, sign one or all others out),
+// and one's own API tokens: list, create (shown once, with a copy button), revoke.
 import { api, appUrl } from "./api.js";
 import { clearErrors, confirmDialog, el, showError, when } from "./dom.js";
 import { toast } from "./toast.js";
@@ -95,6 +96,38 @@ loadSessions();
 
 const tokensPath = () => `/api/auth/users/${userId}/tokens`;
 const tokenTable = document.querySelector("#own-tokens tbody");
+const profileNames = new Map();
+
+// "ro on seedbox, home" / "full on every profile" / "my access".
+export function scopeText(scope) {
+  if (!scope) return "my access";
+  const where = scope.profiles
+    ? scope.profiles.map((id) => profileNames.get(id) || `#${id}`).join(", ")
+    : "every profile";
+  return `${scope.permission} on ${where}`;
+}
+
+function lastUse(token) {
+  if (!token.last_used_at) return when(null);
+  return token.last_used_address
+    ? `${when(token.last_used_at)} from ${token.last_used_address}` : when(token.last_used_at);
+}
+
+async function loadProfileChoices() {
+  const box = document.getElementById("token-profiles");
+  if (!box) return;
+  let profiles = [];
+  try {
+    ({ profiles } = await api("/api/profiles"));
+  } catch (error) {
+    toast(`Could not load your profiles: ${error.message}`, { error: true });
+  }
+  for (const profile of profiles) profileNames.set(profile.id, profile.name);
+  const error = box.querySelector(".field-error");
+  box.replaceChildren(box.querySelector("legend"), ...profiles.map((profile) => el("label",
+    { className: "inline" }, el("input", { type: "checkbox", name: "profiles",
+      value: String(profile.id), "data-profile": profile.name }), profile.name)), error);
+}
 
 async function loadTokens() {
   if (!tokenTable) return;
@@ -106,7 +139,7 @@ async function loadTokens() {
     return;
   }
   if (!tokens.length) {
-    tokenTable.replaceChildren(el("tr", {}, el("td", { colspan: "7", className: "empty" },
+    tokenTable.replaceChildren(el("tr", {}, el("td", { colspan: "8", className: "empty" },
       "No API tokens yet.")));
     return;
   }
@@ -118,7 +151,8 @@ async function loadTokens() {
     return el("tr", { "data-token-id": String(token.id) },
       el("td", {}, token.name), el("td", {}, el("code", {}, `${token.prefix}…`)),
       el("td", {}, when(token.created_at)), el("td", {}, when(token.expires_at)),
-      el("td", {}, when(token.last_used_at)),
+      el("td", { className: "token-scope" }, scopeText(token.scope)),
+      el("td", { className: "token-last-use" }, lastUse(token)),
       el("td", {}, el("span", { className: "state-tag", "data-state": token.state }, token.state)),
       el("td", { className: "row-actions" }, revoke));
   }));
@@ -145,6 +179,10 @@ if (tokenForm) {
     const json = { name: form.get("name") };
     const days = String(form.get("expires_in_days") || "").trim();
     if (days) json.expires_in_days = Number(days);
+    const permission = String(form.get("permission") || "");
+    if (permission) json.permission = permission;
+    const profiles = form.getAll("profiles").map(Number);
+    if (profiles.length) json.profiles = profiles;
     let made;
     try {
       made = await api(tokensPath(), { method: "POST", json });
@@ -169,5 +207,67 @@ if (tokenForm) {
     }
     toast("Token copied.");
   });
-  loadTokens();
+  loadProfileChoices().then(loadTokens);
+}
+
+// ------------------------------------------------------------------ two-factor sign-in
+
+const twoFactor = document.getElementById("two-factor");
+const startButton = document.getElementById("two-factor-start");
+if (startButton) {
+  startButton.addEventListener("click", async () => {
+    let setup;
+    try {
+      setup = await api("/api/auth/2fa/setup", { method: "POST", json: {} });
+    } catch (error) {
+      toast(`Could not start: ${error.message}`, { error: true });
+      return;
+    }
+    document.getElementById("two-factor-qr").src = `${appUrl(setup.qr)}?${Date.now()}`;
+    document.getElementById("two-factor-secret").textContent = setup.secret_grouped;
+    document.getElementById("two-factor-enrol").hidden = false;
+    startButton.hidden = true;
+    document.getElementById("confirm-code").focus();
+  });
+}
+
+const confirmForm = document.getElementById("two-factor-confirm");
+if (confirmForm) {
+  confirmForm.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    clearErrors(confirmForm);
+    const code = String(new FormData(confirmForm).get("code") || "");
+    let done;
+    try {
+      done = await api("/api/auth/2fa/confirm", { method: "POST", json: { code } });
+    } catch (error) {
+      if (!showError(confirmForm, error)) toast(error.message, { error: true });
+      return;
+    }
+    document.getElementById("two-factor-enrol").hidden = true;
+    document.getElementById("two-factor-state").textContent =
+      "On: signing in asks for a code from your authenticator app after the password.";
+    document.getElementById("recovery-codes").replaceChildren(
+      ...done.recovery_codes.map((recovery) => el("li", {}, el("code", {}, recovery))));
+    document.getElementById("two-factor-codes").hidden = false;
+    twoFactor.dataset.enabled = "true";
+    toast("Two-factor sign-in is on.");
+  });
+}
+
+const disableForm = document.getElementById("two-factor-disable");
+if (disableForm) {
+  disableForm.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    clearErrors(disableForm);
+    const code = String(new FormData(disableForm).get("code") || "");
+    try {
+      await api("/api/auth/2fa/disable", { method: "POST", json: { code } });
+    } catch (error) {
+      if (!showError(disableForm, error)) toast(error.message, { error: true });
+      return;
+    }
+    toast("Two-factor sign-in is off.");
+    window.location.reload();
+  });
 }

@@ -103,12 +103,18 @@ class UsersPage {
         reset.addEventListener("click", () => this.resetPassword(user));
         buttons.push(reset);
       }
+      if (user.two_factor) {
+        const resetTwoFactor = el("button", { type: "button", "data-do": "reset-2fa" }, "Reset 2FA…");
+        resetTwoFactor.addEventListener("click", () => this.resetTwoFactor(user));
+        buttons.push(resetTwoFactor);
+      }
       const remove = el("button", { type: "button", className: "danger", "data-do": "delete" }, "Delete…");
       remove.disabled = user.id === selfId || user.builtin;
       remove.addEventListener("click", () => this.remove(user));
       buttons.push(remove);
 
-      const signIn = user.provider ? `via ${user.provider}` : (user.has_password ? "password" : "no password");
+      const signIn = (user.provider ? `via ${user.provider}` : (user.has_password ? "password" : "no password"))
+        + (user.two_factor ? " + 2FA" : "");
       return el("tr", { "data-user-id": String(user.id), "data-username": user.username },
         el("th", { scope: "row" }, ...name), el("td", {}, role),
         el("td", {}, el("label", { className: "inline" }, active, user.active ? "active" : "inactive")),
@@ -122,6 +128,19 @@ class UsersPage {
       { type: "password", autocomplete: "new-password" });
     if (!password) return;
     await this.update(user, { password }, (u) => `Password of ${u.username} changed; their sessions ended.`);
+  }
+
+  async resetTwoFactor(user) {
+    if (!await confirmDialog(`Reset two-factor sign-in of ${user.username}?`,
+      "Their authenticator and recovery codes stop working; the password alone signs them in "
+      + "until they set it up again.", "Reset")) return;
+    try {
+      await api(`/api/auth/users/${user.id}/2fa/reset`, { method: "POST", json: {} });
+      toast(`Two-factor sign-in of ${user.username} reset.`);
+    } catch (error) {
+      fail(`Could not reset ${user.username}`)(error);
+    }
+    await this.load();
   }
 
   async remove(user) {
@@ -286,6 +305,13 @@ class ProfilesPage {
 
 // ------------------------------------------------------------------ tokens
 
+// "ro on profiles 1, 3" / "full on every profile" / "owner's access".
+function scopeOf(scope) {
+  if (!scope) return "owner's access";
+  const where = scope.profiles ? `profiles ${scope.profiles.join(", ")}` : "every profile";
+  return `${scope.permission} on ${where}`;
+}
+
 class TokensPage {
   constructor() {
     this.table = document.querySelector("#tokens-table tbody");
@@ -301,7 +327,7 @@ class TokensPage {
       return;
     }
     if (!tokens.length) {
-      this.table.replaceChildren(el("tr", {}, el("td", { colspan: "8", className: "empty" },
+      this.table.replaceChildren(el("tr", {}, el("td", { colspan: "9", className: "empty" },
         "No API tokens. Users create them on their account page.")));
       return;
     }
@@ -313,7 +339,9 @@ class TokensPage {
       return el("tr", { "data-token-id": String(token.id) },
         el("td", {}, token.username), el("td", {}, token.name),
         el("td", {}, el("code", {}, `${token.prefix}…`)), el("td", {}, when(token.created_at)),
-        el("td", {}, when(token.expires_at)), el("td", {}, when(token.last_used_at)),
+        el("td", {}, when(token.expires_at)), el("td", {}, scopeOf(token.scope)),
+        el("td", {}, token.last_used_address
+          ? `${when(token.last_used_at)} from ${token.last_used_address}` : when(token.last_used_at)),
         el("td", {}, el("span", { className: "state-tag", "data-state": token.state }, token.state)),
         el("td", { className: "row-actions" }, revoke));
     }));
