@@ -9,13 +9,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from quart import Blueprint, Response, current_app, g, jsonify, request
+from quart import Blueprint, Response, current_app, g, jsonify
 
 from ..access.policy import Need, requires
 from ..models import Principal
 from ..profiles import clean_data_root, clean_labels, clean_name, clean_scgi_url
 from ..services import Services
 from ..storage import Profile, StoreError
+from .inputs import json_object
 from .realtime import Realtime
 
 blueprint = Blueprint("profiles", __name__)
@@ -53,13 +54,6 @@ async def visible_profiles(services: Services, principal: Principal
     return visible, active
 
 
-async def _body() -> dict[str, Any]:
-    data = await request.get_json(silent=True)
-    if not isinstance(data, dict):
-        raise StoreError("expected a JSON object", None)
-    return data
-
-
 async def _profile(profile_id: int) -> Profile:
     profile = await _services().store.get_profile(profile_id)
     if profile is None:
@@ -95,7 +89,7 @@ async def list_profiles() -> Any:
 @blueprint.post("/api/profiles")
 @requires(Need.ADMIN)
 async def create_profile() -> Any:
-    data = await _body()
+    data = await json_object()
     name, url = clean_name(data.get("name")), clean_scgi_url(data.get("scgi_url"))
     profile = await _services().store.create_profile(
         name, url, data_root=clean_data_root(data.get("data_root")),
@@ -114,7 +108,7 @@ async def get_profile(profile_id: int) -> Any:
 @blueprint.route("/api/profiles/<int:profile_id>", methods=["PUT", "PATCH"])
 @requires(Need.ADMIN)
 async def update_profile(profile_id: int) -> Any:
-    data = await _body()
+    data = await json_object()
     fields: dict[str, str | None] = {}
     if "name" in data:
         fields["name"] = clean_name(data["name"])
@@ -154,7 +148,7 @@ async def get_labels(profile_id: int) -> Any:
 @blueprint.put("/api/profiles/<int:profile_id>/labels")
 @requires(Need.PROFILE_WRITE)
 async def put_labels(profile_id: int) -> Any:
-    data = await _body()
+    data = await json_object()
     labels = await replace_labels(_services(), _realtime(), g.principal, profile_id,
                                   data.get("labels"))
     return jsonify(labels=labels)

@@ -38,6 +38,7 @@ from ..config import Settings
 from ..plugins import AuthPlugins
 from ..services import Services
 from ..storage import StoreError
+from . import inputs
 from .headers import with_security_headers
 from .live import TorrentHub
 from .sessions import SESSION_COOKIE, NoQuartSession, SessionAuth
@@ -112,6 +113,7 @@ def create_app(settings: Settings, plugins: AuthPlugins) -> PyTorrentApp:
         PERMANENT_SESSION_LIFETIME=timedelta(hours=int(settings.session_lifetime_hours)),
     )
     quart.request_class = PyTorrentRequest
+    inputs.install(quart)
     quart.session_interface = NoQuartSession()  # type: ignore[assignment]
     auth = SessionAuth(quart)
     trusted = TrustedNetworks(settings.auth_trusted_proxies)

@@ -32,6 +32,7 @@ from ..models import LoginPage, LogoutAction, Principal, User
 from ..passwords import PasswordProblem, hash_password
 from .api_profiles import visible_profiles
 from .api_users import user_fields
+from .inputs import json_object
 from .sessions import SESSION_COOKIE
 
 GENERIC_LOGIN_FAILURE = "Invalid username or password."
@@ -170,9 +171,7 @@ def register(app: Quart) -> None:
     async def api_login() -> Any:
         if _foreign_origin():
             return jsonify(error="cross-origin login refused"), 403
-        data = await request.get_json(silent=True)
-        if not isinstance(data, dict):
-            return jsonify(error="expected a JSON object with username and password"), 400
+        data = await json_object("a JSON object with username and password")
         username, password = data.get("username"), data.get("password")
         if not isinstance(username, str) or not username.strip():
             return jsonify(error="username is required", field="username"), 400
@@ -267,10 +266,7 @@ def register(app: Quart) -> None:
         if not _can_change_password(principal):
             return jsonify(error="only a user signed in with a pyTorrent password can change "
                                  "it here"), 403
-        data = await request.get_json(silent=True)
-        if not isinstance(data, dict):
-            return jsonify(error="expected a JSON object with current_password and "
-                                 "new_password"), 400
+        data = await json_object("a JSON object with current_password and new_password")
         current, new = data.get("current_password"), data.get("new_password")
         if not isinstance(current, str) or not current:
             return jsonify(error="current_password is required", field="current_password"), 400

@@ -1,0 +1,130 @@
+"""Malformed input gets a 4xx that names the problem, never a 500 (hardening, finding 10).
+
+Each test is one of the inputs that made the server answer 500 with a traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from pytorrent_core.testing import issue_token, settled_admin
+from pytorrent_core.web.app import PyTorrentApp
+from pytorrent_core.web.inputs import MAX_JSON_DEPTH
+
+ORIGIN = {"Origin": "http://localhost"}
+PASSWORD = "admin-Pass-1"
+JSON = {"Content-Type": "application/json"}
+
+
+@pytest.fixture
+def no_errors_logged(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
+    """Whatever the test sends, nothing is logged at ERROR or with a traceback."""
+    caplog.set_level(logging.WARNING)
+    yield
+    bad = [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
+    assert not bad, [f"{r.name}: {r.getMessage()}" for r in bad]
+
+
+@pytest.fixture
+async def admin(app: PyTorrentApp, no_errors_logged: None) -> dict[str, str]:
+    """Headers of an admin's API token."""
+    user = await settled_admin(app.services.store)
+    return {"Authorization": f"Bearer {await issue_token(app.services.store, user.id)}",
+            **JSON}
+
+
+async def answer(reply: Any, status: int) -> dict[str, Any]:
+    assert reply.status_code == status, await reply.get_data(as_text=True)
+    assert reply.mimetype == "application/json"
+    data: dict[str, Any] = await reply.get_json()
+    return data
+
+
+# ---------------------------------------------------------------- JSON bodies
+
+
+async def test_a_login_body_of_100000_brackets_is_refused_as_too_deep(
+        app: PyTorrentApp, no_errors_logged: None) -> None:
+    reply = await app.quart.test_client().post("/api/auth/login", data="[" * 100_000,
+                                               headers=JSON)
+    data = await answer(reply, 400)
+    assert f"nested more than {MAX_JSON_DEPTH} levels" in data["error"]
+    assert data["field"] == "body"
+
+
+async def test_deeply_nested_labels_are_refused_as_too_deep(
+        app: PyTorrentApp, admin: dict[str, str]) -> None:
+    profile = await app.services.store.create_profile("p", "scgi://127.0.0.1:1")
+    client = app.quart.test_client()
+    for depth in (40, 900, 100_000):
+        body = '{"labels":' + "[" * depth + "]" * depth + "}"
+        reply = await client.put(f"/api/profiles/{profile.id}/labels", data=body,
+                                 headers=admin)
+        assert "nested more than" in (await answer(reply, 400))["error"], depth
+    assert await app.services.store.profile_labels(profile.id) == []
+
+
+async def test_invalid_utf8_json_is_refused(app: PyTorrentApp, no_errors_logged: None) -> None:
+    reply = await app.quart.test_client().post(
+        "/api/auth/login", data=b'{"username":"\xff","password":"x"}', headers=JSON)
+    assert "not valid UTF-8" in (await answer(reply, 400))["error"]
+
+
+MALFORMED = [
+    (b"", "empty"), (b"{", "not valid JSON"), (b'{"username": NaN}', "NaN"),
+    (b'{"a": ' + b"9" * 5000 + b"}", "digits"), (b"[]", "not a JSON array"),
+    (b'"admin"', "not a JSON string"), (b"null", "not a JSON null"),
+]
+
+
+async def test_malformed_json_is_refused_naming_the_problem(
+        app: PyTorrentApp, no_errors_logged: None) -> None:
+    client = app.quart.test_client()
+    for body, problem in MALFORMED:
+        reply = await client.post("/api/auth/login", data=body, headers=JSON)
+        assert problem in (await answer(reply, 400))["error"], body
+
+
+async def test_a_body_that_is_not_json_says_which_content_type_to_send(
+        app: PyTorrentApp, no_errors_logged: None) -> None:
+    reply = await app.quart.test_client().post("/api/auth/login", data='{"username": "a"}',
+                                               headers={"Content-Type": "text/plain"})
+    assert "Content-Type: application/json" in (await answer(reply, 400))["error"]
+
+
+# ---------------------------------------------------------------- lone surrogates
+
+
+async def test_a_lone_surrogate_as_username_is_refused_naming_the_field(
+        app: PyTorrentApp, admin: dict[str, str]) -> None:
+    client = app.quart.test_client()
+    login = await client.post("/api/auth/login", headers=JSON,
+                              data='{"username": "\\ud800", "password": "x"}')
+    assert (await answer(login, 400))["field"] == "username"
+    create = await client.post("/api/auth/users", headers=admin,
+                               data='{"username": "a\\udfffb"}')
+    assert (await answer(create, 400))["field"] == "username"
+
+
+async def test_a_lone_surrogate_as_profile_name_is_refused_naming_the_field(
+        app: PyTorrentApp, admin: dict[str, str]) -> None:
+    reply = await app.quart.test_client().post(
+        "/api/profiles", headers=admin,
+        data='{"name": "\\ud800", "scgi_url": "scgi://127.0.0.1:1"}')
+    data = await answer(reply, 400)
+    assert data["field"] == "name" and "lone surrogate" in data["error"]
+    assert await app.services.store.list_profiles() == []
+
+
+async def test_a_lone_surrogate_deep_in_a_body_names_its_place(
+        app: PyTorrentApp, admin: dict[str, str]) -> None:
+    profile = await app.services.store.create_profile("p", "scgi://127.0.0.1:1")
+    reply = await app.quart.test_client().put(
+        f"/api/profiles/{profile.id}/labels", headers=admin,
+        data='{"labels": ["ok", "\\udc00"]}')
+    data = await answer(reply, 400)
+    assert data["field"] == "labels" and data["error"].startswith("labels[1] ")
