@@ -13,7 +13,7 @@ import pytest
 
 from pytorrent_core.testing import issue_token, settled_admin
 from pytorrent_core.web.app import PyTorrentApp
-from pytorrent_core.web.inputs import MAX_JSON_DEPTH
+from pytorrent_core.web.inputs import INT64_MAX, MAX_JSON_DEPTH
 
 ORIGIN = {"Origin": "http://localhost"}
 PASSWORD = "admin-Pass-1"
@@ -128,3 +128,42 @@ async def test_a_lone_surrogate_deep_in_a_body_names_its_place(
         data='{"labels": ["ok", "\\udc00"]}')
     data = await answer(reply, 400)
     assert data["field"] == "labels" and data["error"].startswith("labels[1] ")
+
+
+# ---------------------------------------------------------------- ids in routes
+
+
+def _int_routes(app: PyTorrentApp) -> list[tuple[str, str]]:
+    routes = []
+    for rule in app.quart.url_map.iter_rules():
+        if "<int:" in rule.rule:
+            for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
+                routes.append((method, rule.rule))
+    return routes
+
+
+async def test_an_id_outside_the_64_bit_range_is_404_on_every_integer_route(
+        app: PyTorrentApp, admin: dict[str, str]) -> None:
+    client = app.quart.test_client()
+    routes = _int_routes(app)
+    assert len(routes) >= 10  # profiles, labels, torrents, users, tokens
+    for value in (str(2**63), str(2**64), "9" * 30, "9" * 5000, "\u0661", "-1"):
+        for method, rule in routes:
+            path = rule
+            while "<int:" in path:
+                start = path.index("<int:")
+                path = path[:start] + value + path[path.index(">", start) + 1:]
+            path = path.replace("<info_hash>", "0" * 40)
+            reply = await client.open(path, method=method, headers={**admin, **ORIGIN},
+                                      data="{}")
+            assert reply.status_code == 404, (method, path, reply.status_code)
+            await answer(reply, 404)
+
+
+async def test_the_largest_64_bit_id_still_reaches_the_view(
+        app: PyTorrentApp, admin: dict[str, str]) -> None:
+    client = app.quart.test_client()
+    reply = await client.get(f"/api/profiles/{INT64_MAX}", headers=admin)
+    assert (await answer(reply, 404))["error"] == "no such profile"
+    reply = await client.get(f"/api/auth/users/{INT64_MAX}", headers=admin)
+    assert (await answer(reply, 404))["error"] == "no such user"

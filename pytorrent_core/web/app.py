@@ -113,7 +113,7 @@ def create_app(settings: Settings, plugins: AuthPlugins) -> PyTorrentApp:
         PERMANENT_SESSION_LIFETIME=timedelta(hours=int(settings.session_lifetime_hours)),
     )
     quart.request_class = PyTorrentRequest
-    inputs.install(quart)
+    inputs.install(quart)  # before any route: ids in routes use its converter
     quart.session_interface = NoQuartSession()  # type: ignore[assignment]
     auth = SessionAuth(quart)
     trusted = TrustedNetworks(settings.auth_trusted_proxies)

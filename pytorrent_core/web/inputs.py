@@ -1,9 +1,11 @@
-"""Reading what a client sent: JSON bodies.
+"""Reading what a client sent: JSON bodies and ids in routes.
 
 Every view reads its JSON body through :func:`json_object`, so each way a body
 can be malformed (not JSON, not UTF-8, nested too deep, the wrong type at the
 top, a lone surrogate that no database or encoder accepts) is refused here, once,
 with a 400 that names the problem, before any view code sees the data.
+Ids in routes go through :class:`IdConverter`, which refuses what no database row
+can have.
 """
 
 from __future__ import annotations
@@ -12,7 +14,10 @@ import json
 from typing import Any
 
 from quart import Quart, jsonify, request
+from werkzeug.exceptions import NotFound
+from werkzeug.routing import IntegerConverter
 
+INT64_MAX = 2**63 - 1  # SQLite and PostgreSQL integer ids are signed 64-bit
 MAX_JSON_DEPTH = 32  # the deepest body any route takes is three levels
 MAX_DIGITS = 100
 TOO_DEEP = f"the JSON body is nested more than {MAX_JSON_DEPTH} levels deep"
@@ -27,8 +32,30 @@ class BadInput(Exception):
         self.status = status
 
 
+class IdConverter(IntegerConverter):
+    """``<int:...>`` in routes: an id as the database keeps it, ASCII digits up to 2**63 - 1.
+
+    Werkzeug's own converter takes any Unicode digit and any size, and an id past the
+    signed 64-bit range overflows in the database driver. A larger id is answered 404
+    here, whatever the method: no row can have it. (A plain validation failure would
+    make Werkzeug answer 405 when the same path has routes for other methods.)
+    """
+
+    regex = r"[0-9]+"
+
+    def to_python(self, value: str) -> int:
+        digits = value.lstrip("0") or "0"
+        if len(digits) > len(str(INT64_MAX)) or int(digits) > INT64_MAX:
+            raise NotFound()
+        return int(digits)
+
+
 def install(app: Quart) -> None:
-    """Answer :class:`BadInput` with its status and a JSON ``error`` and ``field``."""
+    """Use :class:`IdConverter` for every ``int`` route argument, answer :class:`BadInput`.
+
+    Call before any route is registered: a rule picks its converter when added.
+    """
+    app.url_map.converters["int"] = IdConverter
 
     @app.errorhandler(BadInput)
     async def bad_input(error: BadInput) -> Any:
