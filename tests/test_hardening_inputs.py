@@ -167,3 +167,14 @@ async def test_the_largest_64_bit_id_still_reaches_the_view(
     assert (await answer(reply, 404))["error"] == "no such profile"
     reply = await client.get(f"/api/auth/users/{INT64_MAX}", headers=admin)
     assert (await answer(reply, 404))["error"] == "no such user"
+
+
+# ---------------------------------------------------------------- pages
+
+
+async def test_a_static_name_too_long_for_the_file_system_is_404(
+        app: PyTorrentApp, no_errors_logged: None) -> None:
+    client = app.quart.test_client()
+    for name in ("a" * 300, "js/" + "b" * 300):
+        assert (await client.get(f"/static/{name}")).status_code == 404
+    assert (await client.get("/static/app.css")).status_code == 200

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 from datetime import timedelta
 from pathlib import Path
@@ -19,7 +20,7 @@ from quart import (
     request,
 )
 from quart.globals import request_ctx
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, NotFound
 
 from ..access.facts import RequestFacts, TrustedNetworks, facts_from_scope, normalise_ip
 from ..access.hosts import HostPolicy, refusal
@@ -253,7 +254,12 @@ def create_app(settings: Settings, plugins: AuthPlugins) -> PyTorrentApp:
 
     @requires(Need.PUBLIC)
     async def static(filename: str) -> Any:
-        return await send_static(filename)  # type: ignore[misc]
+        try:
+            return await send_static(filename)  # type: ignore[misc]
+        except OSError as error:
+            if error.errno == errno.ENAMETOOLONG:  # no file can have that name
+                raise NotFound() from None
+            raise
 
     quart.view_functions["static"] = static
 
