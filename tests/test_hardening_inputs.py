@@ -10,8 +10,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from quart.testing import QuartClient
 
-from pytorrent_core.testing import issue_token, settled_admin
+from pytorrent_core.testing import issue_token, set_password, settled_admin
 from pytorrent_core.web.app import PyTorrentApp
 from pytorrent_core.web.inputs import INT64_MAX, MAX_JSON_DEPTH
 
@@ -178,3 +179,14 @@ async def test_a_static_name_too_long_for_the_file_system_is_404(
     for name in ("a" * 300, "js/" + "b" * 300):
         assert (await client.get(f"/static/{name}")).status_code == 404
     assert (await client.get("/static/app.css")).status_code == 200
+
+
+async def test_next_with_a_control_character_goes_to_the_main_page(
+        app: PyTorrentApp, no_errors_logged: None, cheap_passwords: None) -> None:
+    await set_password(app, "admin", PASSWORD)
+    client: QuartClient = app.quart.test_client()
+    for control in ("\x0b", "\x0c", "\x00", "\x7f", "\r", "\n", "\t", "\x85"):
+        reply = await client.post("/login", form={"username": "admin", "password": PASSWORD,
+                                                  "next": f"/a{control}b"}, headers=ORIGIN)
+        assert reply.status_code == 302
+        assert reply.headers["Location"] == "/", repr(control)

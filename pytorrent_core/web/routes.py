@@ -7,6 +7,7 @@ hooks; these views only apply the decision.
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
@@ -37,6 +38,7 @@ from .sessions import SESSION_COOKIE
 
 GENERIC_LOGIN_FAILURE = "Invalid username or password."
 THROTTLED = "Too many failed sign-in attempts. Try again in {seconds} seconds."
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 def _state() -> dict[str, Any]:
@@ -44,8 +46,13 @@ def _state() -> dict[str, Any]:
 
 
 def safe_next(target: str | None) -> str:
-    """Only same-site absolute paths; everything else goes to the main page."""
-    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+    """Only same-site absolute paths; everything else goes to the main page.
+
+    A control character could split or end the ``Location`` header (CR, LF), which
+    no server may send, or make browsers read the path differently than we do.
+    """
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target \
+            or _CONTROL.search(target):
         return "/"
     parts = urlsplit(target)
     if parts.scheme or parts.netloc:
