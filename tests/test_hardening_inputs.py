@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from quart.testing import QuartClient
 
-from pytorrent_core.testing import issue_token, set_password, settled_admin
+from pytorrent_core.testing import issue_token, session_cookie, set_password, settled_admin
 from pytorrent_core.web.app import PyTorrentApp
 from pytorrent_core.web.inputs import INT64_MAX, MAX_JSON_DEPTH
 
@@ -179,6 +179,18 @@ async def test_a_static_name_too_long_for_the_file_system_is_404(
     for name in ("a" * 300, "js/" + "b" * 300):
         assert (await client.get(f"/static/{name}")).status_code == 404
     assert (await client.get("/static/app.css")).status_code == 200
+
+
+async def test_logout_with_a_deleted_users_cookie_ends_quietly(
+        app: PyTorrentApp, no_errors_logged: None) -> None:
+    gone = await app.services.store.create_user("gone")
+    cookie = {"Cookie": session_cookie(app, gone), **ORIGIN}
+    await app.services.store.delete_user(gone.id)
+    client = app.quart.test_client()
+    reply = await client.post("/api/auth/logout", headers=cookie)
+    assert (await answer(reply, 200))["ok"] is True
+    page = await client.get("/logout", headers={**cookie, "Sec-Fetch-Site": "same-origin"})
+    assert page.status_code == 302
 
 
 async def test_next_with_a_control_character_goes_to_the_main_page(
