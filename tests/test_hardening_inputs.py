@@ -11,7 +11,9 @@ from typing import Any
 
 import pytest
 from quart.testing import QuartClient
+from support.asgi import PollingSocket, call
 
+from pytorrent_core.access import tokens
 from pytorrent_core.testing import issue_token, session_cookie, set_password, settled_admin
 from pytorrent_core.web.app import PyTorrentApp
 from pytorrent_core.web.inputs import INT64_MAX, MAX_JSON_DEPTH
@@ -202,3 +204,17 @@ async def test_next_with_a_control_character_goes_to_the_main_page(
                                                   "next": f"/a{control}b"}, headers=ORIGIN)
         assert reply.status_code == 302
         assert reply.headers["Location"] == "/", repr(control)
+
+
+# ---------------------------------------------------------------- Socket.IO
+
+
+async def test_a_token_with_a_lone_surrogate_is_refused_at_connect(
+        app: PyTorrentApp, no_errors_logged: None) -> None:
+    socket = PollingSocket(app, [(b"host", b"127.0.0.1")])
+    refused = await socket.connect({"token": "pt_\ud800"})
+    assert "sid" not in (refused.data or {})
+    assert tokens.digest("pt_\ud800") != tokens.digest("pt_\udfff")
+    reply = await call(app, "GET", b"/api/auth/me", headers=[
+        (b"host", b"127.0.0.1"), (b"x-api-key", "pt_\u00e9".encode())])
+    assert reply.status == 401
