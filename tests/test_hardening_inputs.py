@@ -6,7 +6,7 @@ Each test is one of the inputs that made the server answer 500 with a traceback.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
@@ -207,6 +207,51 @@ async def test_next_with_a_control_character_goes_to_the_main_page(
 
 
 # ---------------------------------------------------------------- Socket.IO
+
+
+@pytest.fixture
+async def admin_socket(app: PyTorrentApp, no_errors_logged: None
+                       ) -> AsyncIterator[PollingSocket]:
+    user = await settled_admin(app.services.store)
+    token = await issue_token(app.services.store, user.id)
+    socket = PollingSocket(app, [(b"host", b"127.0.0.1")])
+    connected = await socket.connect({"token": token})
+    assert "sid" in connected.data
+    yield socket
+    await socket.close()
+
+
+async def test_a_profile_event_with_a_bad_profile_id_is_answered_400(
+        admin_socket: PollingSocket) -> None:
+    for event in ("profile:labels", "profile:labels:set", "profile:join", "profile:leave"):
+        for profile_id in (2**63, 10**30, -1, True, "1", 1.5, None):
+            (reply,) = await admin_socket.call(event, {"profile_id": profile_id, "labels": []})
+            assert reply["ok"] is False and reply["status"] == 400, (event, profile_id)
+            assert reply["field"] == "profile_id" and "whole number" in reply["error"]
+
+
+async def test_a_profile_event_with_a_malformed_payload_is_answered_400(
+        app: PyTorrentApp, admin_socket: PollingSocket) -> None:
+    profile = await app.services.store.create_profile("p", "scgi://127.0.0.1:1")
+    for payload in [(), ("x",), ([1, 2],), ({"profile_id": profile.id}, "extra")]:
+        (reply,) = await admin_socket.call("profile:labels", *payload)
+        assert reply["ok"] is False and reply["status"] == 400, (payload, reply)
+
+
+async def test_a_lone_surrogate_label_over_socketio_is_refused(
+        app: PyTorrentApp, admin_socket: PollingSocket) -> None:
+    profile = await app.services.store.create_profile("p", "scgi://127.0.0.1:1")
+    (reply,) = await admin_socket.call("profile:labels:set",
+                                       {"profile_id": profile.id, "labels": ["\ud800"]})
+    assert reply["ok"] is False and reply["status"] == 400 and reply["field"] == "labels"
+    assert await app.services.store.profile_labels(profile.id) == []
+
+
+async def test_an_unknown_event_is_answered_instead_of_left_waiting(
+        admin_socket: PollingSocket) -> None:
+    (reply,) = await admin_socket.call("profile:jion", {"profile_id": 1})
+    assert reply["ok"] is False and reply["status"] == 404
+    assert "profile:join" in reply["error"]
 
 
 async def test_a_token_with_a_lone_surrogate_is_refused_at_connect(

@@ -16,8 +16,8 @@ from ..models import Principal
 from ..profiles import clean_data_root, clean_labels, clean_name, clean_scgi_url
 from ..services import Services
 from ..storage import Profile, StoreError
-from .inputs import json_object
-from .realtime import Realtime
+from .inputs import json_object, payload_id
+from .realtime import PROFILE_ID_REQUIRED, Realtime, refusal
 
 blueprint = Blueprint("profiles", __name__)
 
@@ -162,7 +162,7 @@ def register_events(realtime: Realtime) -> None:
         profile_id = data["profile_id"]
         store = state["services"].store
         if await store.get_profile(profile_id) is None:
-            return {"error": "no such profile", "status": 404}
+            return refusal(404, "no such profile", "profile_id")
         return {"profile_id": profile_id, "labels": await store.profile_labels(profile_id)}
 
     @realtime.on("profile:labels:set", Need.PROFILE_WRITE)
@@ -171,14 +171,14 @@ def register_events(realtime: Realtime) -> None:
             saved = await replace_labels(state["services"], realtime, principal,
                                          data["profile_id"], data.get("labels"))
         except StoreError as error:
-            return {"error": str(error), "field": error.field, "status": error.status}
+            return refusal(error.status, str(error), error.field)
         return {"profile_id": data["profile_id"], "labels": saved}
 
     @realtime.on("profile:leave", Need.USER)
     async def leave(sid: str, principal: Principal, data: Any) -> Any:
-        raw = data.get("profile_id") if isinstance(data, dict) else None
-        if not isinstance(raw, int) or isinstance(raw, bool):
-            return {"error": "profile_id required", "status": 400}
+        raw = payload_id(data)
+        if raw is None:
+            return refusal(400, PROFILE_ID_REQUIRED.format(event="profile:leave"), "profile_id")
         await state["hub"].leave(sid, raw)
         return {"ok": True, "room": room(raw)}
 

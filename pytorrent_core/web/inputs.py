@@ -1,11 +1,11 @@
-"""Reading what a client sent: JSON bodies and ids in routes.
+"""Reading what a client sent: JSON bodies, ids in routes, ids in Socket.IO payloads.
 
 Every view reads its JSON body through :func:`json_object`, so each way a body
 can be malformed (not JSON, not UTF-8, nested too deep, the wrong type at the
 top, a lone surrogate that no database or encoder accepts) is refused here, once,
 with a 400 that names the problem, before any view code sees the data.
-Ids in routes go through :class:`IdConverter`, which refuses what no database row
-can have.
+Ids in routes go through :class:`IdConverter`, ids in Socket.IO payloads through
+:func:`payload_id`: both refuse what no database row can have.
 """
 
 from __future__ import annotations
@@ -160,3 +160,10 @@ def _kind(value: Any) -> str:
         return "boolean"
     return "number"
 
+
+def payload_id(data: Any, key: str = "profile_id") -> int | None:
+    """``data[key]`` when it is a whole number within the id range, else ``None``."""
+    raw = data.get(key) if isinstance(data, dict) else None
+    if isinstance(raw, int) and not isinstance(raw, bool) and 0 <= raw <= INT64_MAX:
+        return raw
+    return None
