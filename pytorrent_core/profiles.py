@@ -16,7 +16,9 @@ LABEL_MAX = 64
 LABELS_MAX = 200
 SCGI_EXAMPLES = "scgi://host:port[/path] or scgi:///path/to/socket"
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# Control characters, and lone surrogates (from a JSON escape such as "\ud800"), which
+# are not text: no database or encoder accepts them.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
 _HOSTNAME = re.compile(r"^(?!-)[a-z0-9_-]{1,63}(?<!-)(\.(?!-)[a-z0-9_-]{1,63}(?<!-))*\.?$", re.I)
 
 

@@ -22,7 +22,9 @@ def generate() -> tuple[str, str, str]:
 
 
 def digest(plaintext: str) -> str:
-    return hashlib.sha256(plaintext.encode("utf-8")).hexdigest()
+    # A presented token may hold anything a client sent, even a lone surrogate from a
+    # JSON escape in a Socket.IO auth payload: it must hash (and then match nothing).
+    return hashlib.sha256(plaintext.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def from_headers(headers: Headers | Mapping[str, str]) -> str | None:

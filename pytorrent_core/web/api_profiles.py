@@ -9,14 +9,15 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from quart import Blueprint, Response, current_app, g, jsonify, request
+from quart import Blueprint, Response, current_app, g, jsonify
 
 from ..access.policy import Need, requires
 from ..models import Principal
 from ..profiles import clean_data_root, clean_labels, clean_name, clean_scgi_url
 from ..services import Services
 from ..storage import Profile, StoreError
-from .realtime import Realtime
+from .inputs import json_object, payload_id
+from .realtime import PROFILE_ID_REQUIRED, Realtime, refusal
 
 blueprint = Blueprint("profiles", __name__)
 
@@ -51,13 +52,6 @@ async def visible_profiles(services: Services, principal: Principal
     if active is not None and not any(p.id == active for p in visible):
         active = None
     return visible, active
-
-
-async def _body() -> dict[str, Any]:
-    data = await request.get_json(silent=True)
-    if not isinstance(data, dict):
-        raise StoreError("expected a JSON object", None)
-    return data
 
 
 async def _profile(profile_id: int) -> Profile:
@@ -97,7 +91,7 @@ async def list_profiles() -> Any:
 @blueprint.post("/api/profiles")
 @requires(Need.ADMIN)
 async def create_profile() -> Any:
-    data = await _body()
+    data = await json_object()
     name, url = clean_name(data.get("name")), clean_scgi_url(data.get("scgi_url"))
     profile = await _services().store.create_profile(
         name, url, data_root=clean_data_root(data.get("data_root")),
@@ -116,7 +110,7 @@ async def get_profile(profile_id: int) -> Any:
 @blueprint.route("/api/profiles/<int:profile_id>", methods=["PUT", "PATCH"])
 @requires(Need.ADMIN)
 async def update_profile(profile_id: int) -> Any:
-    data = await _body()
+    data = await json_object()
     fields: dict[str, str | None] = {}
     if "name" in data:
         fields["name"] = clean_name(data["name"])
@@ -156,7 +150,7 @@ async def get_labels(profile_id: int) -> Any:
 @blueprint.put("/api/profiles/<int:profile_id>/labels")
 @requires(Need.PROFILE_WRITE)
 async def put_labels(profile_id: int) -> Any:
-    data = await _body()
+    data = await json_object()
     labels = await replace_labels(_services(), _realtime(), g.principal, profile_id,
                                   data.get("labels"))
     return jsonify(labels=labels)
@@ -170,7 +164,7 @@ def register_events(realtime: Realtime) -> None:
         profile_id = data["profile_id"]
         store = state["services"].store
         if await store.get_profile(profile_id) is None:
-            return {"error": "no such profile", "status": 404}
+            return refusal(404, "no such profile", "profile_id")
         return {"profile_id": profile_id, "labels": await store.profile_labels(profile_id)}
 
     @realtime.on("profile:labels:set", Need.PROFILE_WRITE)
@@ -179,14 +173,14 @@ def register_events(realtime: Realtime) -> None:
             saved = await replace_labels(state["services"], realtime, principal,
                                          data["profile_id"], data.get("labels"))
         except StoreError as error:
-            return {"error": str(error), "field": error.field, "status": error.status}
+            return refusal(error.status, str(error), error.field)
         return {"profile_id": data["profile_id"], "labels": saved}
 
     @realtime.on("profile:leave", Need.USER)
     async def leave(sid: str, principal: Principal, data: Any) -> Any:
-        raw = data.get("profile_id") if isinstance(data, dict) else None
-        if not isinstance(raw, int) or isinstance(raw, bool):
-            return {"error": "profile_id required", "status": 400}
+        raw = payload_id(data)
+        if raw is None:
+            return refusal(400, PROFILE_ID_REQUIRED.format(event="profile:leave"), "profile_id")
         await state["hub"].leave(sid, raw)
         return {"ok": True, "room": room(raw)}
 

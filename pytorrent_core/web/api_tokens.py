@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from quart import Blueprint, current_app, g, jsonify, request
+from quart import Blueprint, current_app, g, jsonify
 
 from ..access import tokens
 from ..access.policy import Need, requires
@@ -17,6 +17,7 @@ from ..models import Principal, TokenScope
 from ..services import Services
 from ..storage import StoreError, TokenRecord
 from ..storage.store import now
+from .inputs import json_object
 
 blueprint = Blueprint("tokens", __name__)
 
@@ -112,10 +113,8 @@ async def _scope(data: dict[str, Any], owner_id: int) -> TokenScope | None:
 @requires(Need.USER)
 async def create_token(user_id: int) -> Any:
     await _target(user_id, changing=True)
-    data = await request.get_json(silent=True)
-    if not isinstance(data, dict):
-        raise StoreError("expected a JSON object with name and optional expires_at "
-                         "or expires_in_days, permission and profiles", None)
+    data = await json_object("a JSON object with name and optional expires_at or "
+                             "expires_in_days, permission and profiles")
     try:
         name = tokens.clean_name(data.get("name"))
     except ValueError as error:

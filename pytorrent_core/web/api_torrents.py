@@ -22,6 +22,7 @@ from ..rtorrent import errors
 from ..rtorrent.client import Action, Details, RTorrentClient, parse_magnet, parse_torrent
 from ..rtorrent.model import Torrent
 from ..storage import Profile, StoreError
+from .inputs import json_object
 from .live import TorrentHub
 
 blueprint = Blueprint("torrents", __name__)
@@ -187,10 +188,8 @@ async def add_torrents(profile_id: int) -> Any:
         options: Any = form
         uris = [line.strip() for text in form.getlist("uris") for line in text.splitlines()]
     else:
-        options = await request.get_json(silent=True)
-        if not isinstance(options, dict):
-            raise StoreError("send multipart/form-data with .torrent files in the field "
-                             "'torrent', or a JSON object with \"uris\"", None)
+        options = await json_object("multipart/form-data with .torrent files in the field "
+                                    "'torrent', or a JSON object with \"uris\"")
         raw_uris = options.get("uris", [])
         if not isinstance(raw_uris, list) or not all(isinstance(u, str) for u in raw_uris):
             raise StoreError("uris must be a list of magnet links", "uris")
@@ -259,9 +258,7 @@ async def _read_upload(upload: FileStorage) -> tuple[str, bytes]:
 @requires(Need.PROFILE_WRITE)
 async def torrent_actions(profile_id: int) -> Any:
     profile, client = await _client(profile_id)
-    data = await request.get_json(silent=True)
-    if not isinstance(data, dict):
-        raise StoreError("expected a JSON object with action and hashes", None)
+    data = await json_object("a JSON object with action and hashes")
     action = data.get("action")
     if action not in ACTIONS:
         raise StoreError(f"action must be one of: {', '.join(ACTIONS)}", "action")

@@ -11,7 +11,7 @@ import asyncio
 from collections.abc import Mapping
 from typing import Any
 
-from quart import Quart, current_app, g, jsonify, request
+from quart import Quart, current_app, g, jsonify
 
 from ..access.policy import Need, requires
 from ..models import Level, Principal, User
@@ -19,6 +19,7 @@ from ..passwords import PasswordProblem, check_policy, hash_password
 from ..services import Services
 from ..storage import StoreError
 from ..usernames import normalise, text_problem, username_problem
+from .inputs import json_object
 
 MAX_TEXT = 256
 ROLES = ("admin", "user")
@@ -187,10 +188,6 @@ def _invalid(problem: Invalid) -> Any:
     return jsonify(error=str(problem), field=problem.field), 400
 
 
-async def _body() -> Any:
-    return await request.get_json(silent=True)
-
-
 def register(app: Quart) -> None:
     @app.get("/api/auth/users")
     @requires(Need.ADMIN)
@@ -203,7 +200,7 @@ def register(app: Quart) -> None:
     async def create_user() -> Any:
         principal: Principal = g.principal
         try:
-            fields, grants = await _read(await _body(), creating=True)
+            fields, grants = await _read(await json_object(), creating=True)
         except Invalid as problem:
             return _invalid(problem)
         user = await _services().store.create_user(
@@ -226,7 +223,7 @@ def register(app: Quart) -> None:
         if await store.get_user(user_id) is None:
             return jsonify(error="no such user", field="id"), 404
         try:
-            fields, grants = await _read(await _body(), creating=False)
+            fields, grants = await _read(await json_object(), creating=False)
         except Invalid as problem:
             return _invalid(problem)
         user = await store.update_user(user_id, actor=principal.username, **fields) \

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 from datetime import timedelta
 from pathlib import Path
@@ -18,7 +19,7 @@ from quart import (
     render_template,
     request,
 )
-from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+from werkzeug.exceptions import HTTPException, NotFound, RequestEntityTooLarge
 
 from ..access.facts import (
     RequestFacts,
@@ -47,6 +48,7 @@ from ..plugins import AuthPlugins
 from ..services import Services
 from ..storage import StoreError
 from ..storage.records import AuditOrigin, audit_origin
+from . import inputs
 from .handshakes import MAX_MESSAGE_BYTES, HandshakeLimitedServer
 from .headers import with_security_headers
 from .live import TorrentHub
@@ -130,6 +132,7 @@ def create_app(settings: Settings, plugins: AuthPlugins) -> PyTorrentApp:
         PERMANENT_SESSION_LIFETIME=timedelta(hours=int(settings.session_lifetime_hours)),
     )
     quart.request_class = PyTorrentRequest
+    inputs.install(quart)  # before any route: ids in routes use its converter
     quart.session_interface = NoQuartSession()  # type: ignore[assignment]
     auth = SessionAuth(quart)
     trusted = TrustedNetworks(settings.auth_trusted_proxies)
@@ -280,7 +283,12 @@ def create_app(settings: Settings, plugins: AuthPlugins) -> PyTorrentApp:
 
     @requires(Need.PUBLIC)
     async def static(filename: str) -> Any:
-        return await send_static(filename)  # type: ignore[misc]
+        try:
+            return await send_static(filename)  # type: ignore[misc]
+        except OSError as error:
+            if error.errno == errno.ENAMETOOLONG:  # no file can have that name
+                raise NotFound() from None
+            raise
 
     quart.view_functions["static"] = static
 

@@ -20,10 +20,22 @@ from ..access.policy import Denied, Need, check
 from ..config import Settings
 from ..models import Principal
 from ..storage.store import now
+from .inputs import payload_id
 
 log = logging.getLogger(__name__)
 
 Handler = Callable[[str, Principal, Any], Awaitable[Any]]
+PROFILE_ID_REQUIRED = ('{event} needs an object like {{"profile_id": 1}}: profile_id must be '
+                       "a profile's id, a whole number")
+
+
+def refusal(status: int, error: str, field: str | None = None) -> dict[str, Any]:
+    """An event's answer when it does not do what was asked: ``ok`` false, why, a status
+    as REST would give it, and the payload field at fault when one is."""
+    answer: dict[str, Any] = {"ok": False, "error": error, "status": status}
+    if field is not None:
+        answer["field"] = field
+    return answer
 
 
 class Realtime:
@@ -75,21 +87,25 @@ class Realtime:
         """
 
         def register(handler: Handler) -> Handler:
-            async def guarded(sid: str, data: Any = None) -> Any:
+            async def guarded(sid: str, data: Any = None, *extra: Any) -> Any:
                 profile_id = None
                 if need in (Need.PROFILE_READ, Need.PROFILE_WRITE):
-                    raw = data.get("profile_id") if isinstance(data, dict) else None
-                    profile_id = raw if isinstance(raw, int) and not isinstance(raw, bool) \
-                        else None
+                    profile_id = payload_id(data)  # None unless a usable id: refused below
                 principal, denied = await self.authorise(sid, need, profile_id)
                 if denied is not None or principal is None:
                     denied = denied or Denied(401, "authentication required")
-                    return {"error": denied.reason, "status": denied.status}
+                    if denied.status == 400:
+                        return refusal(400, PROFILE_ID_REQUIRED.format(event=event),
+                                       "profile_id")
+                    return refusal(denied.status, denied.reason)
+                if extra:
+                    return refusal(400, f"{event} takes one argument, an object; got "
+                                        f"{1 + len(extra)}")
                 try:
                     return await handler(sid, principal, data)
                 except Exception:
                     log.exception("Socket.IO event %s failed", event)
-                    return {"error": "internal error", "status": 500}
+                    return refusal(500, "internal error")
 
             self.sio.on(event, guarded)
             return handler
@@ -164,7 +180,7 @@ def register(sio: socketio.AsyncServer, state: dict[str, Any], trusted: TrustedN
         profile_id = data["profile_id"]
         profile = await state["services"].cache.profile(profile_id)
         if profile is None:
-            return {"error": "no such profile", "status": 404}
+            return refusal(404, "no such profile", "profile_id")
         await state["hub"].join(sid, profile)
         return {"ok": True, "room": f"profile:{profile_id}"}
 
@@ -173,4 +189,12 @@ def register(sio: socketio.AsyncServer, state: dict[str, Any], trusted: TrustedN
         return {"username": principal.username, "role": principal.user.role,
                 "via": principal.via}
 
+    async def unknown(event: str, sid: str, *args: Any) -> Any:
+        """Any other event: an answer, so a client waiting for its acknowledgement
+        learns at once that nothing here handles it."""
+        known = sorted(name for name in sio.handlers.get("/", {})
+                       if name not in ("connect", "disconnect", "*"))
+        return refusal(404, f"unknown event; this server handles: {', '.join(known)}")
+
+    sio.on("*", unknown)
     return realtime

@@ -7,6 +7,7 @@ hooks; these views only apply the decision.
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
@@ -33,10 +34,12 @@ from ..passwords import PasswordProblem, hash_password
 from . import two_factor
 from .api_profiles import visible_profiles
 from .api_users import user_fields
+from .inputs import json_object
 from .sessions import SESSION_COOKIE
 
 GENERIC_LOGIN_FAILURE = "Invalid username or password."
 THROTTLED = "Too many failed sign-in attempts. Try again in {seconds} seconds."
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 def _state() -> dict[str, Any]:
@@ -44,8 +47,13 @@ def _state() -> dict[str, Any]:
 
 
 def safe_next(target: str | None) -> str:
-    """Only same-site absolute paths; everything else goes to the main page."""
-    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+    """Only same-site absolute paths; everything else goes to the main page.
+
+    A control character could split or end the ``Location`` header (CR, LF), which
+    no server may send, or make browsers read the path differently than we do.
+    """
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target \
+            or _CONTROL.search(target):
         return "/"
     parts = urlsplit(target)
     if parts.scheme or parts.netloc:
@@ -207,9 +215,7 @@ def register(app: Quart) -> None:
     async def api_login() -> Any:
         if _foreign_origin():
             return jsonify(error="cross-origin login refused"), 403
-        data = await request.get_json(silent=True)
-        if not isinstance(data, dict):
-            return jsonify(error="expected a JSON object with username and password"), 400
+        data = await json_object("a JSON object with username and password")
         username, password = data.get("username"), data.get("password")
         if not isinstance(username, str) or not username.strip():
             return jsonify(error="username is required", field="username"), 400
@@ -308,10 +314,7 @@ def register(app: Quart) -> None:
         if not _can_change_password(principal):
             return jsonify(error="only a user signed in with a pyTorrent password can change "
                                  "it here"), 403
-        data = await request.get_json(silent=True)
-        if not isinstance(data, dict):
-            return jsonify(error="expected a JSON object with current_password and "
-                                 "new_password"), 400
+        data = await json_object("a JSON object with current_password and new_password")
         current, new = data.get("current_password"), data.get("new_password")
         if not isinstance(current, str) or not current:
             return jsonify(error="current_password is required", field="current_password"), 400

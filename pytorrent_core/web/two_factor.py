@@ -34,6 +34,7 @@ from ..models import Principal, User
 from ..services import Services
 from ..storage import StoreError
 from ..storage.two_factor import TwoFactorStore
+from .inputs import json_object
 
 blueprint = Blueprint("two_factor", __name__)
 
@@ -189,9 +190,7 @@ async def api_code() -> Any:
 
     if _foreign_origin():
         return jsonify(error="cross-origin login refused"), 403
-    data = await request.get_json(silent=True)
-    if not isinstance(data, dict):
-        return jsonify(error="expected a JSON object with pending and code"), 400
+    data = await json_object("a JSON object with pending and code")
     code = data.get("code")
     if not isinstance(code, str) or not code.strip():
         return jsonify(error="code is required: the six digits from your authenticator "
@@ -280,8 +279,8 @@ async def setup_qr() -> Any:
 
 
 async def _code_from_body() -> str:
-    data = await request.get_json(silent=True)
-    code = data.get("code") if isinstance(data, dict) else None
+    data = await json_object("a JSON object with code")
+    code = data.get("code")
     if not isinstance(code, str) or not code.strip():
         raise StoreError("code is required: the six digits your authenticator app shows",
                          "code")
