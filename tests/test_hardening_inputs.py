@@ -16,6 +16,7 @@ from support.asgi import PollingSocket, call
 from pytorrent_core.access import tokens
 from pytorrent_core.testing import issue_token, session_cookie, set_password, settled_admin
 from pytorrent_core.web.app import PyTorrentApp
+from pytorrent_core.web.handshakes import MAX_MESSAGE_BYTES
 from pytorrent_core.web.inputs import INT64_MAX, MAX_JSON_DEPTH
 
 ORIGIN = {"Origin": "http://localhost"}
@@ -263,3 +264,27 @@ async def test_a_token_with_a_lone_surrogate_is_refused_at_connect(
     reply = await call(app, "GET", b"/api/auth/me", headers=[
         (b"host", b"127.0.0.1"), (b"x-api-key", "pt_\u00e9".encode())])
     assert reply.status == 401
+
+
+async def test_a_socketio_message_over_the_limit_is_refused_unread(
+        admin_socket: PollingSocket) -> None:
+    """engineio would end the session and then wait for a long-poll before answering."""
+    reply = await admin_socket.post(b"4" + b"x" * (MAX_MESSAGE_BYTES + 1))
+    assert reply.status == 413
+    admin_socket.closed = False  # the session is untouched: it still answers
+    (answer,) = await admin_socket.call("profile:jion", {"profile_id": 1})
+    assert answer["status"] == 404
+
+
+async def test_a_request_for_a_closed_socketio_session_is_400_not_a_crash(
+        app: PyTorrentApp, admin_socket: PollingSocket) -> None:
+    engine = app.sio.eio
+    session = engine.sockets[admin_socket.sid]
+    session.closed = True  # closed, not yet forgotten: engineio used to raise KeyError
+    for method in ("GET", "POST"):
+        reply = await call(app, method, b"/socket.io/", query=admin_socket._query(),
+                           headers=admin_socket.headers, body=b"1" if method == "POST" else b"",
+                           client=admin_socket.client)
+        assert reply.status == 400, method
+    assert admin_socket.sid not in engine.sockets
+    admin_socket.closed = True

@@ -22,12 +22,61 @@ import asyncio
 import logging
 from typing import Any
 
+import engineio
 import socketio
 
 log = logging.getLogger("pytorrent")
 
 MAX_MESSAGE_BYTES = 64 * 1024  # the largest Socket.IO message pyTorrent reads; its events are small
 REFUSED_GRACE_SECONDS = 1.0
+
+
+class _EngineServer(engineio.AsyncServer):
+    """Engine.IO's server, minus one crash: a request for a session it has closed.
+
+    engineio closes a session (a message over ``max_http_buffer_size``, a refused or
+    ended connection) some time before it forgets it; a polling request in between
+    raises ``KeyError`` out of the ASGI app, a 500 with a traceback. Such a request
+    gets 400 here, as a request for an unknown session does.
+    """
+
+    async def handle_request(self, *args: Any, **kwargs: Any) -> Any:
+        if len(args) == 3 and isinstance(args[0], dict):
+            scope, _receive, send = args
+            sid = _query_sid(scope)
+            socket = self.sockets.get(sid) if sid else None
+            if socket is not None and socket.closed:
+                self.sockets.pop(sid, None)
+                await _refuse(send, 400, b"this Socket.IO session has ended; connect again")
+                return None
+            if _declared_length(scope) > self.max_http_buffer_size:
+                # engineio would read it, then end the session and wait for a long-poll
+                # that may never come before answering: refuse it unread instead.
+                await _refuse(send, 413, b"Socket.IO message too large")
+                return None
+        return await super().handle_request(*args, **kwargs)
+
+
+def _query_sid(scope: dict[str, Any]) -> str | None:
+    for part in scope.get("query_string", b"").split(b"&"):
+        name, _, value = part.partition(b"=")
+        if name == b"sid":
+            return value.decode("latin-1")
+    return None
+
+
+def _declared_length(scope: dict[str, Any]) -> int:
+    for name, value in scope.get("headers", ()):
+        if name.lower() == b"content-length":
+            return int(value) if value.isdigit() else 0
+    return 0
+
+
+async def _refuse(send: Any, status: int, body: bytes) -> None:
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"text/plain; charset=utf-8"),
+                            (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
 
 
 class HandshakeLimitedServer(socketio.AsyncServer):
@@ -37,6 +86,9 @@ class HandshakeLimitedServer(socketio.AsyncServer):
         self.sign_in_timeout = sign_in_timeout
         self.pending: dict[str, asyncio.TimerHandle] = {}
         self._closing: set[asyncio.Task[None]] = set()
+
+    def _engineio_server_class(self) -> type[engineio.AsyncServer]:
+        return _EngineServer
 
     async def _handle_eio_connect(self, eio_sid: str, environ: dict[str, Any]) -> Any:
         if len(self.pending) >= self.max_pending:
