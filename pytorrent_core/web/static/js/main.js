@@ -92,6 +92,7 @@ class TorrentPage {
   _wire() {
     const c = this.connection;
     c.addEventListener("torrents:snapshot", ({ detail }) => {
+      performance.mark("pytorrent:snapshot");
       this.haveSnapshot = true;
       // Rows leave out fields at their default; the snapshot names the defaults.
       const defaults = detail.defaults || {};

@@ -32,6 +32,7 @@ export class Connection extends EventTarget {
     const socket = window.io({ withCredentials: true });
     this.socket = socket;
     socket.on("connect", () => {
+      performance.mark("pytorrent:socket:connect");
       this.show("online");
       this._emit("online", {});
       if (this.profileId !== null) this._join(); // a new snapshot follows
@@ -57,6 +58,7 @@ export class Connection extends EventTarget {
 
   _join() {
     const id = this.profileId;
+    performance.mark("pytorrent:socket:join");
     this.socket.emit("profile:join", { profile_id: id }, (ack) => {
       if (!ack || ack.error) this._emit("joinerror", { profile_id: id, ...(ack || {}) });
     });
