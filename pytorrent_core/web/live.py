@@ -98,6 +98,19 @@ class TorrentHub:
             return
         await self._snapshot(profile.id, watcher, sid)
 
+    def expect(self, profile: Profile) -> None:
+        """A torrent page of ``profile`` was just served: start its watcher now.
+
+        The page joins the room only once its scripts have loaded and its socket is
+        up; the watcher's first poll (the slow one: every torrent) runs meanwhile.
+        If nobody joins, it stops after the linger, like one whose last viewer left.
+        Callers check first that the page's principal may read the profile.
+        """
+        if profile.id not in self._watchers:
+            self._start(profile)
+        if not self._members.get(profile.id):
+            self._retire_soon(profile.id)
+
     async def leave(self, sid: str, profile_id: int) -> None:
         await self.sio.leave_room(sid, room(profile_id))
         await self._forget(sid, profile_id)
@@ -117,7 +130,14 @@ class TorrentHub:
             del self._members[profile_id]
             # A reload or a profile switch and back finds the list warm: keep polling
             # a little while (an idle watcher costs a few percent of a core at most).
-            self._retire[profile_id] = asyncio.create_task(self._retire_later(profile_id))
+            self._retire_soon(profile_id)
+
+    def _retire_soon(self, profile_id: int) -> None:
+        """Stop the profile's watcher after the linger unless someone joins before."""
+        retiring = self._retire.pop(profile_id, None)
+        if retiring is not None:
+            retiring.cancel()
+        self._retire[profile_id] = asyncio.create_task(self._retire_later(profile_id))
 
     async def _retire_later(self, profile_id: int) -> None:
         await asyncio.sleep(self.linger)
