@@ -97,6 +97,32 @@ async def test_a_join_after_the_page_gets_the_polled_list_at_once(
     assert 1 not in torrents._retire
 
 
+async def test_no_diff_is_sent_to_an_empty_room(
+        hub: tuple[TorrentHub, RecordingServer], rtorrent: RTorrentProcess,
+        make_torrent_in: Callable[..., tuple[bytes, str]]) -> None:
+    """A lingering watcher (or one a page started) keeps its rows current without
+    encoding diffs for nobody; the first viewer's join gets a snapshot of them."""
+    torrents, sio = hub
+    client = RTorrentClient(rtorrent.url)
+    data, info_hash = make_torrent_in("quiet.bin", b"q" * 20_000)
+    await client.add_torrent(data, start=False)
+    profile = Profile(1, "box", rtorrent.url)
+    await torrents.join("sid-1", profile)
+    await until(lambda: bool(sio.events("torrents:snapshot")))
+    await torrents.leave("sid-1", 1)
+    watcher = torrents.watcher(1)
+    assert watcher is not None
+    revision = watcher.revision
+    await client.set_label([info_hash], "while-nobody-watched")
+    torrents.poke(1, [info_hash])
+    await until(lambda: watcher.rows[info_hash].label == "while-nobody-watched")
+    assert watcher.revision > revision
+    assert sio.events("torrents:diff") == []
+    await torrents.join("sid-2", profile)
+    [*_, (_, snapshot, to)] = sio.events("torrents:snapshot")
+    assert to == "sid-2" and snapshot["torrents"][0]["label"] == "while-nobody-watched"
+
+
 async def test_the_torrent_page_starts_the_watcher_of_a_profile_its_user_may_read(
         tmp_path: Path, rtorrent: RTorrentProcess) -> None:
     async with running_app(tmp_path) as app:

@@ -157,6 +157,8 @@ class TorrentHub:
             waiting = list(self._pending.pop(profile_id, ()))
             for sid in waiting:  # they get the whole list at this revision instead
                 await self._snapshot(profile_id, watcher, sid)
+            if not self._members.get(profile_id, set()).difference(waiting):
+                return  # nobody else to tell (a first poll, or a lingering watcher)
             await self.sio.emit("torrents:diff", {
                 "profile_id": profile_id, "revision": revision,
                 "changed": changed, "removed": removed},
