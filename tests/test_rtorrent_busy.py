@@ -105,6 +105,9 @@ async def test_request_poll_with_hashes_fetches_just_those(
         start_watcher: Start, rtorrent: RTorrentProcess, make_torrent_in: MakeTorrent) -> None:
     client = RTorrentClient(rtorrent.url, timeout=5)
     info_hash = await add(rtorrent, make_torrent_in, "acted.bin", start=True)
+    # Seeding before the watcher's first poll: its next timed one is 30 s away.
+    await until(lambda: [scgi_call(rtorrent.url, m, info_hash) for m in
+                         ("d.hashing", "d.complete", "d.is_active")] == [0, 1, 1])
     watcher, diffs = await start_watcher(interval=30, sweep_every=3600)
     await until(lambda: watcher.rows.get(info_hash) is not None
                 and watcher.rows[info_hash].state == "seeding")
