@@ -311,3 +311,31 @@ async def test_viewers_joining_while_diffs_flow_miss_none(world: World) -> None:
         for client in clients:
             await client.close()
 
+
+async def test_a_viewer_follows_a_profile_whose_address_changes(world: World) -> None:
+    """A new address means a new watcher, whose revisions start again: the room's
+    viewers get its list whole instead of diffs numbered below what they hold."""
+    data, info_hash = make_torrent(world.rtorrent.download_dir, "moved.bin", b"M" * 20_000)
+    assert (await world.add("admin", data)).status_code == 201
+    viewer = await world.client("admin")
+    mirror = Mirror(viewer)
+    try:
+        await viewer.sio.call("profile:join", {"profile_id": world.profile_id}, timeout=10)
+        await viewer.next_event("profile:status")
+        for step in range(3):
+            assert (await world.act("admin", "label", [info_hash], label=f"before-{step}")
+                    ).status_code == 200
+        await until(lambda: mirror.rows is not None
+                    and mirror.rows[info_hash]["label"] == "before-2")
+        held = mirror.revision
+        # The same rtorrent under another name: the server restarts the profile's watcher.
+        await world.store.update_profile(
+            world.profile_id, scgi_url=f"scgi://localhost:{world.rtorrent.port}")
+        restarted = await viewer.next_event("profile:status")  # the new watcher's first poll
+        assert restarted["connected"] is True
+        assert (await world.act("admin", "label", [info_hash], label="after")).status_code == 200
+        await until(lambda: mirror.rows is not None
+                    and mirror.rows[info_hash]["label"] == "after")
+        assert mirror.gaps == [] and mirror.revision < held  # counted again from its list
+    finally:
+        await viewer.close()

@@ -86,10 +86,10 @@ class TorrentHub:
         self._members.setdefault(profile.id, set()).add(sid)
         await self.sio.enter_room(sid, room(profile.id))
         watcher = self._watchers.get(profile.id)
-        if watcher is None or watcher.client is not self.client_for(profile):
-            if watcher is not None:
-                await watcher.stop()
+        if watcher is None:
             watcher = self._start(profile)
+        elif watcher.client is not self.client_for(profile):
+            watcher = await self._restart(profile, watcher)
         known = self._status.get(profile.id)
         if known is not None:
             await self.sio.emit("profile:status", known, to=sid)
@@ -176,6 +176,14 @@ class TorrentHub:
         watcher.start()
         return watcher
 
+    async def _restart(self, profile: Profile, old: ProfileWatcher) -> ProfileWatcher:
+        """A new watcher for ``profile``, whose address changed. It counts revisions
+        from the start again, so the room's viewers get its first list whole: diffs
+        numbered below the revision they hold would be dropped as already seen."""
+        await old.stop()
+        self._pending.setdefault(profile.id, set()).update(self._members.get(profile.id, ()))
+        return self._start(profile)
+
     async def _snapshot(self, profile_id: int, watcher: ProfileWatcher, sid: str) -> None:
         revision, rows = watcher.snapshot()
         await self.sio.emit("torrents:snapshot", {
@@ -219,8 +227,7 @@ class TorrentHub:
                 self._watchers.pop(profile_id, None)
                 await watcher.stop()
             elif watcher.client.address.url != profile.scgi_url:
-                await watcher.stop()
-                self._start(profile)
+                await self._restart(profile, watcher)
         for profile_id in list(self._clients):
             if profile_id not in profiles:
                 del self._clients[profile_id]
