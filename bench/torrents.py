@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import statistics
@@ -33,7 +34,7 @@ import sys
 import tempfile
 import time
 import zlib
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -128,38 +129,50 @@ async def timed_get(http: httpx.AsyncClient, path: str, rounds: int) -> tuple[fl
     return statistics.median(walls), size
 
 
-async def run(count: int, session: Path | None, idle: float, rounds: int) -> list[str]:
-    with tempfile.TemporaryDirectory(prefix="pt-bench-") as tmp:
-        root = session or Path(tmp) / "rt"
-        data = Path(tmp) / "srv"
-        data.mkdir()
-        process = RTorrentProcess(root, transport="unix")
+@contextlib.asynccontextmanager
+async def loaded_rtorrent(count: int, session: Path | None
+                          ) -> AsyncIterator[tuple[RTorrentProcess, int, float]]:
+    """A real rtorrent on a unix socket with ``count`` torrents: (process, pid, seconds to ready).
+
+    With ``session`` its session and downloads stay in that folder for the next run.
+    """
+    with tempfile.TemporaryDirectory(prefix="pt-bench-rt-") as tmp:
+        process = RTorrentProcess(session or Path(tmp), transport="unix")
         began = time.perf_counter()
         process.start(timeout=900)  # rtorrent reads its session before it answers
         try:
             assert process.process is not None
-            rt_pid = process.process.pid
             loaded = time.perf_counter() - began + await ready_rtorrent(process, count)
-            with ServerProcess(data) as server:
-                assert server.process is not None
-                return await measure(process, rt_pid, server, count, loaded, idle, rounds)
+            yield process, process.process.pid, loaded
         finally:
             process.stop(timeout=120)
+
+
+async def bench_profile(server: ServerProcess, url: str) -> tuple[int, str]:
+    """Add the profile for rtorrent at ``url`` and an admin API token: (profile id, token)."""
+    store = Store.from_url(database_url(server.tmp_path))
+    try:
+        profile = await store.create_profile("bench", url)
+        admin = await store.get_user_by_name("admin")
+        assert admin is not None
+        return profile.id, await issue_token(store, admin.id, "bench")
+    finally:
+        await store.close()
+
+
+async def run(count: int, session: Path | None, idle: float, rounds: int) -> list[str]:
+    async with loaded_rtorrent(count, session) as (process, rt_pid, loaded):
+        with tempfile.TemporaryDirectory(prefix="pt-bench-") as tmp, ServerProcess(Path(tmp)) \
+                as server:
+            return await measure(process, rt_pid, server, count, loaded, idle, rounds)
 
 
 async def measure(process: RTorrentProcess, rt_pid: int, server: ServerProcess, count: int,
                   loaded: float, idle: float, rounds: int) -> list[str]:
     assert server.process is not None
-    store = Store.from_url(database_url(server.tmp_path))
-    try:
-        profile = await store.create_profile("bench", process.url)
-        admin = await store.get_user_by_name("admin")
-        assert admin is not None
-        token = await issue_token(store, admin.id, "bench")
-    finally:
-        await store.close()
+    profile_id, token = await bench_profile(server, process.url)
     auth = {"Authorization": f"Bearer {token}"}
-    base = f"/api/profiles/{profile.id}"
+    base = f"/api/profiles/{profile_id}"
     out = [f"torrents {count}; rtorrent ready (session reload or load) in {loaded:.0f} s"]
     async with httpx.AsyncClient(base_url=server.url, headers=auth, timeout=120) as http:
         cold, cold_bytes = await timed_get(http, f"{base}/torrents", rounds)
@@ -171,7 +184,7 @@ async def measure(process: RTorrentProcess, rt_pid: int, server: ServerProcess, 
             await client.sio.connect(server.url, transports=["websocket"], auth={"token": token},
                                      wait_timeout=30)
             joined = time.perf_counter()
-            await client.sio.call("profile:join", {"profile_id": profile.id}, timeout=120)
+            await client.sio.call("profile:join", {"profile_id": profile_id}, timeout=120)
             snapshot = await asyncio.wait_for(client.snapshot, 120)
             first = time.perf_counter() - joined
             body = json.dumps(snapshot, separators=(",", ":")).encode()

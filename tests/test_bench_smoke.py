@@ -1,4 +1,4 @@
-"""The authentication benchmark runs end to end (figures are not checked: no timing asserts)."""
+"""Benchmarks run end to end (figures are not checked: no timing asserts)."""
 
 from __future__ import annotations
 
@@ -25,3 +25,22 @@ def test_quick_benchmark_measures_every_case() -> None:
     assert "connect+auth cookie" in done.stdout
     assert "connect+auth token" in done.stdout
     assert "room emit to 20 clients" in done.stdout
+
+
+@pytest.mark.server
+@pytest.mark.browser
+def test_torrent_page_benchmark_runs_in_chromium() -> None:
+    done = subprocess.run([sys.executable, str(ROOT / "bench" / "ui_page.py"), "--torrents", "30",
+                           "--rounds", "1", "--diffs", "1"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    figures = {}
+    for line in done.stdout.splitlines():
+        cells = [cell.strip() for cell in line.strip("|").split("|")]
+        if len(cells) == 4 and cells[1].endswith(" ms"):
+            figures[cells[0]] = float(cells[1].removesuffix(" ms"))
+    assert set(figures) == {"first full table, cold server", "first full table, warm (reload)",
+                            "100-row diff applied (pytorrent:table:diff)",
+                            "100-row diff to its painted frame"}, done.stdout
+    assert figures["first full table, cold server"] > 0, done.stdout  # marks were read
+    assert "load average" in done.stdout

@@ -12,7 +12,7 @@ import pytest
 from support.rtorrent import RTorrentProcess, make_torrent, scgi_call
 
 from pytorrent_core.rtorrent import Action, ProfileWatcher, RTorrentClient
-from pytorrent_core.rtorrent.client import BUSY_VIEW
+from pytorrent_core.rtorrent.client import BUSY_VIEW, PACKED_FULL, PACKED_MOVING
 
 pytest_plugins = ["support.rtorrent_fixtures"]
 
@@ -105,6 +105,9 @@ async def test_request_poll_with_hashes_fetches_just_those(
         start_watcher: Start, rtorrent: RTorrentProcess, make_torrent_in: MakeTorrent) -> None:
     client = RTorrentClient(rtorrent.url, timeout=5)
     info_hash = await add(rtorrent, make_torrent_in, "acted.bin", start=True)
+    # Seeding before the watcher's first poll: its next timed one is 30 s away.
+    await until(lambda: [scgi_call(rtorrent.url, m, info_hash) for m in
+                         ("d.hashing", "d.complete", "d.is_active")] == [0, 1, 1])
     watcher, diffs = await start_watcher(interval=30, sweep_every=3600)
     await until(lambda: watcher.rows.get(info_hash) is not None
                 and watcher.rows[info_hash].state == "seeding")
@@ -171,3 +174,32 @@ async def test_busy_view_is_made_again_after_rtorrent_restarts(tmp_path: Path) -
             await watcher.stop()
     finally:
         process.stop()
+
+
+class Lists(RTorrentClient):
+    """Counts the lists of every torrent it asks rTorrent for."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.lists: list[int] = []  # fields asked per row, one entry per full list
+
+    async def call_rows(self, method: str, *params: Any) -> list[list[Any]]:
+        if method == "d.multicall2" and params[1] == "main":
+            self.lists.append(len(params) - 2)
+        return await super().call_rows(method, *params)
+
+
+async def test_the_first_sweep_is_one_list_with_every_field(
+        start_watcher: Start, rtorrent: RTorrentProcess, make_torrent_in: MakeTorrent) -> None:
+    """The first poll (a page waits for it) lists every torrent once, names and all;
+    later sweeps list the moving fields only until the fixed ones are due again."""
+    info_hash = await add(rtorrent, make_torrent_in, "listed.bin", start=False)
+    client = Lists(rtorrent.url, timeout=5)
+    watcher, _ = await start_watcher(client, interval=30, sweep_every=3600)
+    assert client.lists == [len(PACKED_FULL)]
+    row = watcher.rows[info_hash]
+    assert (row.name, row.state, row.size) == ("listed.bin", "stopped", len("listed.bin") * 2000)
+    watcher.request_poll()  # a sweep
+    await until(lambda: watcher.sweeps == 2)
+    assert client.lists == [len(PACKED_FULL), len(PACKED_MOVING)]
+    assert watcher.rows[info_hash] is row  # nothing changed: the same row object

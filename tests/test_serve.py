@@ -34,11 +34,15 @@ def get(url: str) -> tuple[int, Any]:
 
 @pytest.fixture
 def uvicorn_calls(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
-    """Record what `pytorrent serve` hands to uvicorn instead of listening."""
+    """Record what `pytorrent serve` hands to uvicorn instead of listening (and a
+    ``gc.freeze()`` before it as ``{"freeze": True}``, leaving the test process as it is)."""
+    import gc
+
     import uvicorn
 
     calls: list[dict[str, Any]] = []
     monkeypatch.setattr(uvicorn, "run", lambda app, **kw: calls.append({"app": app, **kw}))
+    monkeypatch.setattr(gc, "freeze", lambda: calls.append({"freeze": True}))
     return calls
 
 
@@ -49,7 +53,7 @@ def test_serve_defaults_to_all_interfaces_port_8090(clean_env: Path,
 
     result = CliRunner().invoke(main, ["serve"], catch_exceptions=False)
     assert result.exit_code == 0, result.output
-    [call] = uvicorn_calls
+    [call] = [c for c in uvicorn_calls if "app" in c]
     assert (call["host"], call["port"], call["lifespan"]) == ("0.0.0.0", 8090, "on")
     app = call["app"]
     assert isinstance(app, socketio.ASGIApp)
@@ -70,8 +74,18 @@ def test_serve_options_and_settings_choose_the_address(clean_env: Path, tmp_path
     monkeypatch.setenv("PYTORRENT_PORT", "9125")
     assert runner.invoke(main, ["serve", "--config", str(config), "--host", "127.0.0.4"]
                          ).exit_code == 0
-    assert [(c["host"], c["port"]) for c in uvicorn_calls] == [
+    assert [(c["host"], c["port"]) for c in uvicorn_calls if "app" in c] == [
         ("127.0.0.3", 9123), ("127.0.0.3", 9124), ("127.0.0.4", 9125)]
+
+
+def test_serve_leaves_start_up_objects_out_of_garbage_collection(
+        clean_env: Path, uvicorn_calls: list[dict[str, Any]]) -> None:
+    """A full collection would walk every module and the app each time; the torrent
+    rows a watcher builds at 10,000 torrents trigger one in the middle of a poll."""
+    result = CliRunner().invoke(main, ["serve"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert [list(call) for call in uvicorn_calls][:1] == [["freeze"]]  # before uvicorn
+    assert len(uvicorn_calls) == 2
 
 
 def test_serve_creates_the_first_admin_before_listening(clean_env: Path, tmp_path: Path,

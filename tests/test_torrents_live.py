@@ -64,6 +64,13 @@ class Client:
         await self.session.close()
 
 
+async def until(check: Any) -> None:
+    """Wait for ``check()`` to hold, within the deadline."""
+    async with asyncio.timeout(WAIT):
+        while not check():  # noqa: ASYNC110 (the state is filled by event handlers)
+            await asyncio.sleep(0.01)
+
+
 class World:
     def __init__(self, server: ServerProcess, rtorrent: RTorrentProcess, store: Store,
                  profile_id: int, cookies: dict[str, str]) -> None:
@@ -76,10 +83,11 @@ class World:
     async def client(self, who: str) -> Client:
         return await Client().connect(self.server.url, self.cookies[who])
 
-    async def act(self, who: str, action: str, hashes: list[str]) -> httpx.Response:
+    async def act(self, who: str, action: str, hashes: list[str], **extra: Any
+                  ) -> httpx.Response:
         async with httpx.AsyncClient(base_url=self.server.url) as http:
             return await http.post(f"/api/profiles/{self.profile_id}/torrents/actions",
-                                   json={"action": action, "hashes": hashes},
+                                   json={"action": action, "hashes": hashes, **extra},
                                    headers={"Cookie": self.cookies[who],
                                             "Origin": self.server.url})
 
@@ -212,3 +220,122 @@ async def test_a_reload_finds_the_list_warm(world: World) -> None:
         assert row["hash"] == info_hash and row["state"] == "stopped"
     finally:
         await second.close()
+
+
+class Mirror:
+    """A client's copy of the list, kept the way the torrent page keeps it: a snapshot
+    (defaults filled in), then only diffs newer than what it holds. Every diff it takes
+    must be the next revision: a gap is a diff this client never got."""
+
+    def __init__(self, client: Client) -> None:
+        self.rows: dict[str, dict[str, Any]] | None = None
+        self.revision = 0
+        self.taken: list[int] = []
+        self.gaps: list[tuple[int, int]] = []
+        client.sio.on("torrents:snapshot", self._snapshot)
+        client.sio.on("torrents:diff", self._diff)
+
+    async def _snapshot(self, data: Any) -> None:
+        defaults = data["defaults"]
+        self.rows = {row["hash"]: {**defaults, **row} for row in data["torrents"]}
+        self.revision = data["revision"]
+
+    async def _diff(self, data: Any) -> None:
+        if self.rows is None or data["revision"] <= self.revision:
+            return  # already in the snapshot
+        if data["revision"] != self.revision + 1:
+            self.gaps.append((self.revision, data["revision"]))
+        self.revision = data["revision"]
+        self.taken.append(data["revision"])
+        for change in data["changed"]:
+            self.rows.setdefault(change["hash"], {}).update(change)
+        for gone in data["removed"]:
+            self.rows.pop(gone, None)
+
+
+async def test_viewers_joining_while_diffs_flow_miss_none(world: World) -> None:
+    """One connection watches; more join one by one while actions keep changing torrents
+    (and REST reads the list in between, which may poll too). Every one ends with
+    exactly the list REST returns, and none skipped a revision after its snapshot."""
+    hashes = []
+    for i in range(12):
+        data, info_hash = make_torrent(world.rtorrent.download_dir, f"both-{i}.bin",
+                                       bytes([i]) * 20_000)
+        assert (await world.add("admin", data)).status_code == 201
+        hashes.append(info_hash)
+    clients = [await world.client("admin") for _ in range(4)]
+    mirrors = [Mirror(client) for client in clients]
+    step_done = [asyncio.Event() for _ in range(16)]
+
+    async def changes() -> None:
+        async with httpx.AsyncClient(base_url=world.server.url,
+                                     headers={"Cookie": world.cookies["admin"]}) as http:
+            for step in range(16):
+                reply = await world.act("admin", "label", hashes[step % 3::3],
+                                        label=f"step-{step}")
+                assert reply.status_code == 200
+                if step == 8:
+                    assert (await world.act("admin", "stop", hashes[:4])).status_code == 200
+                listed = await http.get(f"/api/profiles/{world.profile_id}/torrents")
+                assert listed.status_code == 200
+                step_done[step].set()
+
+    async def list_now() -> dict[str, Any]:
+        async with httpx.AsyncClient(base_url=world.server.url) as http:
+            reply = await http.get(f"/api/profiles/{world.profile_id}/torrents",
+                                   headers={"Cookie": world.cookies["admin"]})
+        return {row["hash"]: row for row in reply.json()["torrents"]}
+
+    try:
+        join = {"profile_id": world.profile_id}
+        await clients[0].sio.call("profile:join", join, timeout=10)
+        flowing = asyncio.create_task(changes())
+        await clients[1].sio.call("profile:join", join, timeout=10)  # as the first action goes
+        for client, after in zip(clients[2:], (4, 10), strict=True):
+            await asyncio.wait_for(step_done[after].wait(), WAIT)
+            await client.sio.call("profile:join", join, timeout=10)
+        await asyncio.wait_for(flowing, WAIT)
+
+        async def converged() -> bool:
+            listed = await list_now()
+            return all(mirror.rows == listed for mirror in mirrors)
+
+        async with asyncio.timeout(WAIT):
+            while not await converged():  # noqa: ASYNC110 (REST has no change event)
+                await asyncio.sleep(0.1)
+        for index, mirror in enumerate(mirrors):
+            assert mirror.gaps == [], index
+        assert mirrors[0].taken  # diffs flowed to the first viewer throughout
+        assert len({m.revision for m in mirrors}) == 1
+    finally:
+        for client in clients:
+            await client.close()
+
+
+async def test_a_viewer_follows_a_profile_whose_address_changes(world: World) -> None:
+    """A new address means a new watcher, whose revisions start again: the room's
+    viewers get its list whole instead of diffs numbered below what they hold."""
+    data, info_hash = make_torrent(world.rtorrent.download_dir, "moved.bin", b"M" * 20_000)
+    assert (await world.add("admin", data)).status_code == 201
+    viewer = await world.client("admin")
+    mirror = Mirror(viewer)
+    try:
+        await viewer.sio.call("profile:join", {"profile_id": world.profile_id}, timeout=10)
+        await viewer.next_event("profile:status")
+        for step in range(3):
+            assert (await world.act("admin", "label", [info_hash], label=f"before-{step}")
+                    ).status_code == 200
+        await until(lambda: mirror.rows is not None
+                    and mirror.rows[info_hash]["label"] == "before-2")
+        held = mirror.revision
+        # The same rtorrent under another name: the server restarts the profile's watcher.
+        await world.store.update_profile(
+            world.profile_id, scgi_url=f"scgi://localhost:{world.rtorrent.port}")
+        restarted = await viewer.next_event("profile:status")  # the new watcher's first poll
+        assert restarted["connected"] is True
+        assert (await world.act("admin", "label", [info_hash], label="after")).status_code == 200
+        await until(lambda: mirror.rows is not None
+                    and mirror.rows[info_hash]["label"] == "after")
+        assert mirror.gaps == [] and mirror.revision < held  # counted again from its list
+    finally:
+        await viewer.close()

@@ -12,10 +12,11 @@ A sweep lists the moving fields of every torrent: the first poll, every
 ``sweep_every`` seconds (stretched to ``cost_factor`` times its own cost), when
 the view sizes change in a way pyTorrent's own action does not explain, and after
 ``request_poll()`` without hashes. It catches what other tools change. The fixed
-fields (name, size, directory, dates) come for new hashes and with a sweep
-every ``static_every`` seconds. Rows whose fields did not change are reused as
-the same objects, so the diff skips them with an identity check. The tick
-interval is sized by its cost: at least ``cost_factor`` times the last tick.
+fields (name, size, directory, dates) come for new hashes, and with the moving
+ones in one request for the first sweep and a sweep every ``static_every``
+seconds. Rows whose fields did not change are reused as the same objects, so the
+diff skips them with an identity check. The tick interval is sized by its cost:
+at least ``cost_factor`` times the last tick.
 """
 
 from __future__ import annotations
@@ -154,8 +155,7 @@ class ProfileWatcher:
             self.last_duration = loop.time() - began
             if self._needs_sweep(signature, moving, began, bool(requested)):
                 swept = loop.time()
-                moving = await self.client.fetch_moving()
-                await self._refresh_static(moving, swept)
+                moving = await self._sweep(swept)
                 self._sweep_at, self._sweep_due = swept, False
                 self.last_sweep_duration = loop.time() - swept
                 self.sweeps += 1
@@ -190,11 +190,17 @@ class ProfileWatcher:
         # tool did at the same moment shows at the next timed sweep.
         return not (requested and signature[0] == len(moving))
 
-    async def _refresh_static(self, moving: Mapping[str, Moving], now: float) -> None:
-        if now - self._static_at >= self.static_every:
-            self._static = await self.client.fetch_static()
+    async def _sweep(self, now: float) -> dict[str, Moving]:
+        """Every torrent's moving fields, and the fixed ones where due or new."""
+        if now - self._static_at >= self.static_every:  # the first sweep, then now and then
+            moving, self._static = await self.client.fetch_all()
             self._static_at = now
-            return
+            return moving
+        moving = await self.client.fetch_moving()
+        await self._refresh_static(moving, now)
+        return moving
+
+    async def _refresh_static(self, moving: Mapping[str, Moving], now: float) -> None:
         new = [h for h in moving if h not in self._static]
         if len(new) > NEW_HASHES_ONE_BY_ONE:
             self._static = await self.client.fetch_static()

@@ -86,10 +86,10 @@ class TorrentHub:
         self._members.setdefault(profile.id, set()).add(sid)
         await self.sio.enter_room(sid, room(profile.id))
         watcher = self._watchers.get(profile.id)
-        if watcher is None or watcher.client is not self.client_for(profile):
-            if watcher is not None:
-                await watcher.stop()
+        if watcher is None:
             watcher = self._start(profile)
+        elif watcher.client is not self.client_for(profile):
+            watcher = await self._restart(profile, watcher)
         known = self._status.get(profile.id)
         if known is not None:
             await self.sio.emit("profile:status", known, to=sid)
@@ -97,6 +97,19 @@ class TorrentHub:
             self._pending.setdefault(profile.id, set()).add(sid)  # the first good poll sends
             return
         await self._snapshot(profile.id, watcher, sid)
+
+    def expect(self, profile: Profile) -> None:
+        """A torrent page of ``profile`` was just served: start its watcher now.
+
+        The page joins the room only once its scripts have loaded and its socket is
+        up; the watcher's first poll (the slow one: every torrent) runs meanwhile.
+        If nobody joins, it stops after the linger, like one whose last viewer left.
+        Callers check first that the page's principal may read the profile.
+        """
+        if profile.id not in self._watchers:
+            self._start(profile)
+        if not self._members.get(profile.id):
+            self._retire_soon(profile.id)
 
     async def leave(self, sid: str, profile_id: int) -> None:
         await self.sio.leave_room(sid, room(profile_id))
@@ -117,7 +130,14 @@ class TorrentHub:
             del self._members[profile_id]
             # A reload or a profile switch and back finds the list warm: keep polling
             # a little while (an idle watcher costs a few percent of a core at most).
-            self._retire[profile_id] = asyncio.create_task(self._retire_later(profile_id))
+            self._retire_soon(profile_id)
+
+    def _retire_soon(self, profile_id: int) -> None:
+        """Stop the profile's watcher after the linger unless someone joins before."""
+        retiring = self._retire.pop(profile_id, None)
+        if retiring is not None:
+            retiring.cancel()
+        self._retire[profile_id] = asyncio.create_task(self._retire_later(profile_id))
 
     async def _retire_later(self, profile_id: int) -> None:
         await asyncio.sleep(self.linger)
@@ -137,6 +157,8 @@ class TorrentHub:
             waiting = list(self._pending.pop(profile_id, ()))
             for sid in waiting:  # they get the whole list at this revision instead
                 await self._snapshot(profile_id, watcher, sid)
+            if not self._members.get(profile_id, set()).difference(waiting):
+                return  # nobody else to tell (a first poll, or a lingering watcher)
             await self.sio.emit("torrents:diff", {
                 "profile_id": profile_id, "revision": revision,
                 "changed": changed, "removed": removed},
@@ -153,6 +175,14 @@ class TorrentHub:
         self._watchers[profile_id] = watcher
         watcher.start()
         return watcher
+
+    async def _restart(self, profile: Profile, old: ProfileWatcher) -> ProfileWatcher:
+        """A new watcher for ``profile``, whose address changed. It counts revisions
+        from the start again, so the room's viewers get its first list whole: diffs
+        numbered below the revision they hold would be dropped as already seen."""
+        await old.stop()
+        self._pending.setdefault(profile.id, set()).update(self._members.get(profile.id, ()))
+        return self._start(profile)
 
     async def _snapshot(self, profile_id: int, watcher: ProfileWatcher, sid: str) -> None:
         revision, rows = watcher.snapshot()
@@ -197,8 +227,7 @@ class TorrentHub:
                 self._watchers.pop(profile_id, None)
                 await watcher.stop()
             elif watcher.client.address.url != profile.scgi_url:
-                await watcher.stop()
-                self._start(profile)
+                await self._restart(profile, watcher)
         for profile_id in list(self._clients):
             if profile_id not in profiles:
                 del self._clients[profile_id]

@@ -27,7 +27,7 @@ from quart_auth import AuthUser, login_user, logout_user
 
 from ..access import agents, session_ids
 from ..access.origin import request_origin
-from ..access.policy import Need, before_password_change, requires
+from ..access.policy import Need, before_password_change, check, requires
 from ..access.throttle import Attempt, LoginThrottle
 from ..models import LoginPage, LogoutAction, Principal, User
 from ..passwords import PasswordProblem, hash_password
@@ -163,6 +163,10 @@ def register(app: Quart) -> None:
         state = _state()
         visible, active = await visible_profiles(state["services"], principal)
         show_picker = active is None and bool(visible)
+        if active is not None and check(principal, Need.PROFILE_READ, active) is None:
+            profile = await state["services"].cache.profile(active)
+            if profile is not None:  # its list is on the way while the page loads
+                state["hub"].expect(profile)
         return await render_template(
             "index.html" if show_picker else "torrents.html",
             principal=principal,

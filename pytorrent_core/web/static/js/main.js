@@ -92,11 +92,10 @@ class TorrentPage {
   _wire() {
     const c = this.connection;
     c.addEventListener("torrents:snapshot", ({ detail }) => {
+      performance.mark("pytorrent:snapshot");
       this.haveSnapshot = true;
       // Rows leave out fields at their default; the snapshot names the defaults.
-      const defaults = detail.defaults || {};
-      const rows = (detail.torrents || []).map((row) => ({ ...defaults, ...row }));
-      this.table.load(rows, detail.revision ?? null);
+      this.table.load(detail.torrents || [], detail.revision ?? null, detail.defaults || {});
     });
     c.addEventListener("torrents:diff", ({ detail }) => {
       // Diffs before the snapshot, or older than it, are already in it.

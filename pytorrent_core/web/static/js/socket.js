@@ -38,6 +38,7 @@ export class Connection extends EventTarget {
     const socket = window.io({ path: socketPath(), withCredentials: true });
     this.socket = socket;
     socket.on("connect", () => {
+      performance.mark("pytorrent:socket:connect");
       this.show("online");
       this._emit("online", {});
       if (this.profileId !== null) this._join(); // a new snapshot follows
@@ -63,6 +64,7 @@ export class Connection extends EventTarget {
 
   _join() {
     const id = this.profileId;
+    performance.mark("pytorrent:socket:join");
     this.socket.emit("profile:join", { profile_id: id }, (ack) => {
       if (!ack || ack.error) this._emit("joinerror", { profile_id: id, ...(ack || {}) });
     });

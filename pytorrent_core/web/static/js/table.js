@@ -406,12 +406,13 @@ export class TorrentTable extends EventTarget {
 
   // ---------------------------------------------------------- public API
 
-  // Replace everything with a snapshot (torrents:snapshot).
-  load(torrents, revision = null) {
+  // Replace everything with a snapshot (torrents:snapshot); a row's missing fields
+  // are those of `defaults`.
+  load(torrents, revision = null, defaults = {}) {
     const first = !this.firstRenderDone;
     if (first) performance.mark("pytorrent:table:first-render:start");
     this.rows = new Map();
-    for (const t of torrents) this.rows.set(t.hash, { ...t });
+    for (const t of torrents) this.rows.set(t.hash, { ...defaults, ...t });
     this.revision = revision;
     for (const el of this.rendered.values()) {
       el.remove();
@@ -425,6 +426,8 @@ export class TorrentTable extends EventTarget {
     if (first) {
       this.firstRenderDone = true;
       performance.measure("pytorrent:table:first-render", "pytorrent:table:first-render:start");
+      // A task queued from the next animation frame runs once that frame is painted.
+      requestAnimationFrame(() => setTimeout(() => performance.mark("pytorrent:table:first-paint")));
     }
   }
 
