@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 import click
 
-from .cli import Context, changes_database, echo_table, pass_context, run_async, user_errors
+from .cli_common import Context, changes_database, echo_table, pass_context, run_async, user_errors
 from .models import Level, User
 from .passwords import PasswordProblem, check_policy, hash_password
 from .services import Services
