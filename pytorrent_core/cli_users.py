@@ -67,7 +67,7 @@ def _new_password(given: str | None) -> str:
 
 def _warn_if_external(services: Services) -> None:
     info = services.plugins.provider_info(services.settings)
-    if info["external"]:
+    if info.external:
         click.echo(f"note: the active provider ({services.plugins.provider}) is external; "
                    "this password is used only with the local provider", err=True)
 
