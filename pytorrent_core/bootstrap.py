@@ -218,15 +218,16 @@ def open_to_private_networks(settings: Settings, plugins: AuthPlugins) -> str | 
     That is so with an external provider, trusted proxies spanning private ranges
     (the default) and no shared secret.
     """
-    if (not settings.auth_enable or settings.auth_proxy_secret
-            or not plugins.provider_info(settings)["external"]):
+    info = plugins.provider_info(settings)
+    if not settings.auth_enable or settings.auth_proxy_secret or not info.external:
         return None
     ranges = private_ranges(tuple(settings.auth_trusted_proxies))
     if not ranges:
         return None
+    claim = f"a {info.user_header} header" if info.user_header else "forged headers"
     return (f"auth.trusted_proxies (PYTORRENT_AUTH_TRUSTED_PROXIES) includes private "
             f"ranges ({', '.join(ranges)}): any host on those networks can assert "
-            f"identity with a {settings.auth_proxy_user_header} header. Narrow "
+            f"identity with {claim}. Narrow "
             "PYTORRENT_AUTH_TRUSTED_PROXIES to your reverse proxy's address or set "
             "PYTORRENT_AUTH_PROXY_SECRET")
 

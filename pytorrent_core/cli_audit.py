@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 import click
 
-from .cli import Context, pass_context, run_async, user_errors
+from .cli_common import Context, pass_context, run_async, user_errors
 from .storage import Store, StoreError
 
 T = TypeVar("T")

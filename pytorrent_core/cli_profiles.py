@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from .cli import Context, changes_database, echo_table, pass_context, run_async, user_errors
+from .cli_common import Context, changes_database, echo_table, pass_context, run_async, user_errors
 from .cli_users import ACTOR, _with_services
 from .profiles import clean_data_root, clean_name, clean_scgi_url
 from .services import Services

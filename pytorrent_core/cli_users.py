@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 import click
 
-from .cli import Context, changes_database, echo_table, pass_context, run_async, user_errors
+from .cli_common import Context, changes_database, echo_table, pass_context, run_async, user_errors
 from .models import Level, User
 from .passwords import PasswordProblem, check_policy, hash_password
 from .services import Services
@@ -67,7 +67,7 @@ def _new_password(given: str | None) -> str:
 
 def _warn_if_external(services: Services) -> None:
     info = services.plugins.provider_info(services.settings)
-    if info["external"]:
+    if info.external:
         click.echo(f"note: the active provider ({services.plugins.provider}) is external; "
                    "this password is used only with the local provider", err=True)
 

@@ -153,7 +153,7 @@ def parse_network(value: str) -> str:
 def parse_header_name(value: Any) -> str:
     text = parse_str(value)
     if not text or not all(ch.isalnum() or ch in "-_" for ch in text):
-        raise ValueProblem("expected an HTTP header name such as Remote-User")
+        raise ValueProblem("expected an HTTP header name such as X-Forwarded-User")
     return text
 
 

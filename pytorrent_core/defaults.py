@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from . import provisioning
+from .context import ProviderContext
 from .hookspecs import hookimpl
 from .models import Identity, LogoutAction, User
 
@@ -15,5 +14,5 @@ def pytorrent_logout() -> LogoutAction:
 
 
 @hookimpl(trylast=True)
-async def pytorrent_provision(identity: Identity, services: Any) -> User | None:
-    return await provisioning.provision(identity, services)
+async def pytorrent_provision(identity: Identity, context: ProviderContext) -> User | None:
+    return await provisioning.provision(identity, context)

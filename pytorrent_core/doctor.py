@@ -41,12 +41,18 @@ def check_settings(settings: Settings, plugins: AuthPlugins) -> list[Finding]:
     info = plugins.provider_info(settings)
     dist = installed_providers().get(provider)
     where = f"{dist.distribution} {dist.version}" if dist and dist.distribution else "test plugin"
-    add("ok", f"provider {provider!r} ({where}): {info['description'] or 'no description'}")
+    add("ok", f"provider {provider!r} ({where}): {info.description or 'no description'}")
 
-    if info["external"]:
-        header = settings.auth_proxy_user_header
-        add("ok", f"identity comes from the {header} header, believed only from "
+    if info.external:
+        header = info.user_header or "identity"
+        read = (f"the {info.user_header} header" if info.user_header
+                else "the request (the provider declares no headers)")
+        add("ok", f"identity comes from {read}, believed only from "
                   f"auth.trusted_proxies = {', '.join(settings.auth_trusted_proxies)}")
+        if len(info.headers) > 1:
+            add("ok", f"the provider also reads {', '.join(info.headers[1:])}")
+        if settings.auth_bypass_hosts and info.headers:
+            add("ok", f"a request carrying {' or '.join(info.headers)} is never bypassed")
         wide = public_networks(tuple(settings.auth_trusted_proxies))
         if wide:
             add("error", f"PYTORRENT_AUTH_TRUSTED_PROXIES includes public addresses "

@@ -2,13 +2,17 @@
 
 Exactly one provider is active at a time (the one named by ``[auth] provider``),
 plus core's own defaults in :mod:`pytorrent_core.defaults`, which run last.
-Core calls every hook through :class:`pytorrent_core.plugins.AuthPlugins`, which
-awaits ``async def`` implementations; so any hook may be sync or async.
+Core calls every hook through pluggy (``pm.hook.<name>(...)``) inside
+:class:`pytorrent_core.plugins.AuthPlugins`, which then awaits ``async def``
+implementations' results and checks each result's type.
 
-Hooks marked *first result* are called newest-first and the first
-implementation that returns something other than ``None`` wins; core's
-defaults answer when the provider does not. Hooks marked *all results* call
-every implementation and collect what they return.
+Hooks marked *first result*: every implementation is called, the provider's
+before core's defaults; the first result other than ``None`` wins (a coroutine
+that is not needed is closed unawaited). So an implementation must not act
+before it is awaited. Hooks marked *all results* collect what every
+implementation returns. Wrapper implementations (``wrapper=True``,
+``hookwrapper=True``) are refused at start-up: the results they would wrap are
+still unawaited coroutines.
 """
 
 from __future__ import annotations
@@ -21,8 +25,8 @@ import pluggy
 if TYPE_CHECKING:
     from .access.facts import RequestFacts
     from .config import Setting, Settings
-    from .models import Identity, LoginPage, LogoutAction, Principal, User
-    from .services import Services
+    from .context import ProviderContext
+    from .models import Identity, LoginPage, LogoutAction, Principal, ProviderInfo, User
 
 PROJECT = "pytorrent"
 
@@ -42,13 +46,15 @@ def pytorrent_settings() -> Sequence[Setting]:
 
 
 @hookspec
-def pytorrent_provider_info(settings: Settings) -> dict[str, object] | None:
+def pytorrent_provider_info(settings: Settings) -> ProviderInfo | None:
     """Describe the active provider (*first result*, sync only).
 
-    Return a dict with ``external`` (bool: identity comes from an upstream
-    service on each request, so pyTorrent issues no sessions and never manages
-    passwords) and ``description`` (one line for operators). ``None``: not this
-    plugin's to answer; core assumes a local, session-based provider.
+    Return a :class:`~pytorrent_core.models.ProviderInfo`: ``external`` (identity
+    comes from an upstream service on each request, so pyTorrent issues no
+    sessions and never manages passwords), ``description`` (one line for
+    operators) and ``headers`` (the request headers ``pytorrent_identify`` reads,
+    the username's first). ``None``: core assumes a local, session-based provider
+    that reads no headers.
     """
 
 
@@ -67,12 +73,13 @@ def pytorrent_identify(
 
 @hookspec
 def pytorrent_authenticate(
-    username: str, password: str, request: RequestFacts, services: Services
+    username: str, password: str, request: RequestFacts, context: ProviderContext
 ) -> User | None | Awaitable[User | None]:
     """Check a username and password from the login form (*first result*, async ok).
 
     Return the :class:`~pytorrent_core.models.User` on success, ``None`` on
     failure (core answers with a message that does not say which part was wrong).
+    ``context`` looks users up and keeps their password hash current.
     Providers without a login form do not implement this.
     """
 
@@ -102,7 +109,7 @@ def pytorrent_logout(
 
 @hookspec
 def pytorrent_provision(
-    identity: Identity, services: Services
+    identity: Identity, context: ProviderContext
 ) -> User | None | Awaitable[User | None]:
     """Map an external identity to a stored user (*first result*, async ok).
 
@@ -112,4 +119,5 @@ def pytorrent_provision(
     auto-create is on, a deactivated one is refused. Core calls this only for an
     ``identity.username`` that passes usernames.username_problem and that no
     stored user's name merely reads like (another case, fullwidth letters).
+    ``context`` looks up, creates and updates users and their grants.
     """

@@ -156,3 +156,28 @@ class LoginPage:
 
     html: str
     status: int = 200
+
+
+@dataclass(frozen=True)
+class ProviderInfo:
+    """What the active provider says about itself (``pytorrent_provider_info``).
+
+    ``external``: identity comes from an upstream service on each request, so
+    pyTorrent issues no sessions and never manages passwords. ``headers``: the
+    request headers the provider reads to identify a caller, the one carrying the
+    username first. Core uses them for the direct-IP bypass (a request carrying
+    any of them is never bypassed), the sign-in page, the 401 text and
+    ``pytorrent auth doctor``.
+    """
+
+    external: bool = False
+    description: str = ""
+    headers: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "headers", tuple(self.headers))
+
+    @property
+    def user_header(self) -> str | None:
+        """The header that carries the username, if the provider reads one."""
+        return self.headers[0] if self.headers else None

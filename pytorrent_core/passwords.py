@@ -52,3 +52,9 @@ def needs_rehash(stored_hash: str) -> bool:
         return hasher().check_needs_rehash(stored_hash)
     except InvalidHashError:
         return True
+
+
+def rehash(password: str) -> str:
+    """A new hash of a password that has just been verified (no policy check: the
+    policy may have changed since it was chosen). See :func:`needs_rehash`."""
+    return hasher().hash(password)

@@ -6,12 +6,17 @@ import difflib
 import inspect
 from dataclasses import dataclass
 from importlib import metadata
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pluggy
 
-from . import hookspecs
+from . import defaults, hookspecs
 from .config import ConfigError, Setting, Settings
+from .models import Identity, LoginPage, LogoutAction, Principal, ProviderInfo, User
+
+if TYPE_CHECKING:
+    from .access.facts import RequestFacts
+    from .context import ProviderContext
 
 ENTRY_POINT_GROUP = "pytorrent.auth_providers"
 HOOK_PREFIX = "pytorrent_"
@@ -46,14 +51,16 @@ def installed_providers() -> dict[str, InstalledProvider]:
 
 
 def missing_provider_message(name: str, where: str) -> str:
+    """Suggest only names that are installed: a package name guessed from a typo
+    could be anyone's upload."""
     installed = sorted(installed_providers())
     listing = ", ".join(installed) if installed else "none"
     guess = difflib.get_close_matches(name, installed, n=1)
-    hint = f'did you mean "{guess[0]}"? Or ' if guess else ""
-    return (
-        f"{where}: no such provider; installed: {listing}; "
-        f"{hint}install the package that provides it, e.g. pip install pytorrent-auth-{name}"
-    )
+    if guess:
+        return f'{where}: no such provider; installed: {listing}; did you mean "{guess[0]}"?'
+    return (f"{where}: no such provider; installed: {listing}; choose one of those, or "
+            f"install the package that registers {name!r} in the entry-point group "
+            f"{ENTRY_POINT_GROUP} (see `pytorrent plugins list`)")
 
 
 def _one_line(error: Exception) -> str:
@@ -71,13 +78,26 @@ def _unmarked_hooks(plugin: object) -> list[str]:
     )
 
 
+def _wrappers(pm: pluggy.PluginManager, plugin: object) -> list[str]:
+    return sorted(impl.function.__name__ for caller in pm.get_hookcallers(plugin) or ()
+                  for impl in caller.get_hookimpls()
+                  if impl.plugin is plugin and (impl.wrapper or impl.hookwrapper))
+
+
 def _validate(pm: pluggy.PluginManager, label: str, plugin: object) -> None:
     unmarked = _unmarked_hooks(plugin)
     if unmarked:
         raise ConfigError(
             f"auth provider {label}: {', '.join(unmarked)} lacks @hookimpl "
-            "(from pytorrent_core import hookimpl); pyTorrent would ignore it"
+            "(from pytorrent_core.provider import hookimpl); pyTorrent would ignore it"
         )
+    wrappers = _wrappers(pm, plugin)
+    if wrappers:
+        raise ConfigError(
+            f"auth provider {label}: {', '.join(wrappers)} is a wrapper implementation "
+            "(wrapper=True or hookwrapper=True), which pyTorrent does not support: hook "
+            "results may be unawaited coroutines; write a plain @hookimpl that returns None "
+            "when it has no answer")
     try:
         pm.check_pending()
     except pluggy.PluginValidationError as error:
@@ -95,8 +115,6 @@ def make_plugin_manager(provider: str | None, *, where: str | None = None,
     in for the named provider without installing a distribution. ``where``
     describes the setting that chose the provider, for error messages.
     """
-    from . import defaults
-
     where = where or f'auth.provider = "{provider}"'
     pm = pluggy.PluginManager(hookspecs.PROJECT)
     pm.add_hookspecs(hookspecs)
@@ -128,69 +146,91 @@ def provider_settings(name: str) -> list[Setting]:
     return AuthPlugins(make_plugin_manager(name), name).settings()
 
 
-async def _await(value: Any) -> Any:
-    return await value if inspect.isawaitable(value) else value
+T = TypeVar("T")
+
+
+def _check(hook: str, value: object, expected: type[T]) -> T:
+    if not isinstance(value, expected):
+        raise TypeError(f"{hook} returned {type(value).__name__}; expected "
+                        f"{expected.__name__} or None (from pytorrent_core.provider)")
+    return value
 
 
 class AuthPlugins:
-    """Typed wrapper: the only way core calls hooks. Awaits async implementations."""
+    """Typed wrapper: the only way core calls hooks.
+
+    pluggy calls the implementations (order, argument selection, tracing); this
+    awaits what ``async def`` implementations return, keeps the first answer and
+    checks its type.
+    """
 
     def __init__(self, pm: pluggy.PluginManager, provider: str | None) -> None:
         self.pm = pm
         self.provider = provider
 
-    def _impls(self, name: str) -> list[pluggy.HookImpl]:
-        # pluggy's order: last registered (and tryfirst) first, trylast last.
-        return list(reversed(getattr(self.pm.hook, name).get_hookimpls()))
+    async def _first(self, hook: str, expected: type[T], **kwargs: object) -> T | None:
+        pending = list(getattr(self.pm.hook, hook)(**kwargs))
+        try:
+            while pending:
+                value = pending.pop(0)
+                if inspect.isawaitable(value):
+                    value = await value
+                if value is not None:
+                    return _check(hook, value, expected)
+            return None
+        finally:
+            for left in pending:  # never started: close it so Python does not warn
+                if inspect.iscoroutine(left):
+                    left.close()
 
-    async def _first(self, name: str, **kwargs: Any) -> Any:
-        for impl in self._impls(name):
-            args = {key: kwargs[key] for key in impl.argnames}
-            result = await _await(impl.function(**args))
-            if result is not None:
-                return result
-        return None
-
-    def _first_sync(self, name: str, **kwargs: Any) -> Any:
-        for impl in self._impls(name):
-            result = impl.function(**{key: kwargs[key] for key in impl.argnames})
-            if inspect.isawaitable(result):
-                raise TypeError(f"{impl.plugin_name}: {name} must not be async")
-            if result is not None:
-                return result
-        return None
+    def _sync(self, hook: str, **kwargs: object) -> list[object]:
+        results = list(getattr(self.pm.hook, hook)(**kwargs))
+        for value in results:
+            if inspect.isawaitable(value):
+                if inspect.iscoroutine(value):
+                    value.close()
+                raise TypeError(f"{hook} must not be async (provider {self.provider!r})")
+        return results
 
     def settings(self) -> list[Setting]:
         collected: list[Setting] = []
-        for result in self.pm.hook.pytorrent_settings():
-            if inspect.isawaitable(result):
-                raise TypeError("pytorrent_settings must not be async")
-            collected.extend(result or ())
+        for result in self._sync("pytorrent_settings"):
+            for setting in result or ():  # type: ignore[attr-defined]
+                collected.append(_check("pytorrent_settings", setting, Setting))
         return collected
 
-    def provider_info(self, settings: Settings) -> dict[str, object]:
-        info = self._first_sync("pytorrent_provider_info", settings=settings) or {}
-        return {"external": False, "description": "", **info}
+    def provider_info(self, settings: Settings) -> ProviderInfo:
+        for result in self._sync("pytorrent_provider_info", settings=settings):
+            if isinstance(result, dict):
+                raise TypeError(
+                    f"pytorrent_provider_info of provider {self.provider!r} returned a dict; "
+                    "return pytorrent_core.provider.ProviderInfo(external=..., "
+                    "description=..., headers=(...))")
+            return _check("pytorrent_provider_info", result, ProviderInfo)
+        return ProviderInfo()
 
-    async def identify(self, request: Any, settings: Settings) -> Any:
-        return await self._first("pytorrent_identify", request=request, settings=settings)
-
-    async def authenticate(self, username: str, password: str, request: Any,
-                           services: Any) -> Any:
-        return await self._first("pytorrent_authenticate", username=username,
-                                 password=password, request=request, services=services)
-
-    async def login_page(self, request: Any, settings: Settings, error: str | None,
-                         next_url: str) -> Any:
-        return await self._first("pytorrent_login_page", request=request, settings=settings,
-                                 error=error, next_url=next_url)
-
-    async def logout(self, principal: Any, request: Any, settings: Settings) -> Any:
-        return await self._first("pytorrent_logout", principal=principal, request=request,
+    async def identify(self, request: RequestFacts, settings: Settings) -> Identity | None:
+        return await self._first("pytorrent_identify", Identity, request=request,
                                  settings=settings)
 
-    async def provision(self, identity: Any, services: Any) -> Any:
-        return await self._first("pytorrent_provision", identity=identity, services=services)
+    async def authenticate(self, username: str, password: str, request: RequestFacts,
+                           context: ProviderContext) -> User | None:
+        return await self._first("pytorrent_authenticate", User, username=username,
+                                 password=password, request=request, context=context)
+
+    async def login_page(self, request: RequestFacts, settings: Settings, error: str | None,
+                         next_url: str) -> LoginPage | None:
+        return await self._first("pytorrent_login_page", LoginPage, request=request,
+                                 settings=settings, error=error, next_url=next_url)
+
+    async def logout(self, principal: Principal | None, request: RequestFacts,
+                     settings: Settings) -> LogoutAction | None:
+        return await self._first("pytorrent_logout", LogoutAction, principal=principal,
+                                 request=request, settings=settings)
+
+    async def provision(self, identity: Identity, context: ProviderContext) -> User | None:
+        return await self._first("pytorrent_provision", User, identity=identity,
+                                 context=context)
 
     def describe(self) -> list[dict[str, Any]]:
         """For ``pytorrent plugins list``: each registered plugin and its hooks."""

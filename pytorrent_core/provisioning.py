@@ -6,6 +6,7 @@ import logging
 from collections.abc import Mapping
 
 from .config import Settings
+from .context import ProviderContext
 from .models import Identity, Level, User
 from .storage import StoreError
 
@@ -45,36 +46,31 @@ def in_sync(user: User, grants: Mapping[int | None, Level], identity: Identity,
     return all(current[key] == value for key, value in _profile_fields(identity).items())
 
 
-async def provision(identity: Identity, services: object) -> User | None:
+async def provision(identity: Identity, context: ProviderContext) -> User | None:
     """Return the stored user for ``identity`` per AUTH.md, creating or syncing it.
 
     The user is the one called exactly ``identity.username``. A name that only reads
     like an existing one (``KATE``, fullwidth ``ｋａｔｅ`` beside ``kate``) gets
     ``None``: it is neither that user nor a new account beside it.
     """
-    from .services import Services
-
-    assert isinstance(services, Services)
-    store, settings = services.store, services.settings
-    user = await store.get_user_by_name(identity.username)
+    settings = context.settings
+    user = await context.user_by_name(identity.username)
     if user is not None and user.username != identity.username:
         return None
     if user is None:
         if not settings.auth_proxy_auto_create:
             return None
         try:
-            return await store.create_user(
+            return await context.create_user(
                 identity.username,
                 role=settings.auth_proxy_auto_create_role,
-                provider=identity.provider,
-                external_subject=identity.subject,
+                subject=identity.subject,
                 permissions=desired_grants(settings),
-                actor=f"provider:{identity.provider}",
                 **_profile_fields(identity),  # type: ignore[arg-type]
             )
         except StoreError as problem:
             # Another request may have created it first: use theirs, if it is the same name.
-            user = await store.get_user_by_name(identity.username)
+            user = await context.user_by_name(identity.username)
             if user is None or user.username != identity.username:
                 log.warning("did not create external user %r: %s", identity.username, problem)
                 return None
@@ -83,17 +79,15 @@ async def provision(identity: Identity, services: object) -> User | None:
         return None
     if not follows_config(user):
         return user
-    grants = await store.permissions(user.id)
+    grants = await context.permissions(user.id)
     if in_sync(user, grants, identity, settings):
         return user
     try:
         if user.role != settings.auth_proxy_auto_create_role or _profile_fields(identity):
-            user = await store.update_user(
-                user.id, role=settings.auth_proxy_auto_create_role,
-                actor=f"provider:{identity.provider}", **_profile_fields(identity))
+            user = await context.update_user(
+                user.id, role=settings.auth_proxy_auto_create_role, **_profile_fields(identity))
         if dict(grants) != desired_grants(settings):
-            await store.set_permissions(user.id, desired_grants(settings),
-                                        actor=f"provider:{identity.provider}")
+            await context.set_permissions(user.id, desired_grants(settings))
     except StoreError as problem:
         log.warning("could not synchronise external user %r: %s", identity.username, problem)
     return user

@@ -1,12 +1,16 @@
-"""The bundle of long-lived objects a running pyTorrent shares with its plugins."""
+"""The bundle of long-lived objects a running pyTorrent shares between its layers.
+
+Providers never see it: they get :attr:`Services.provider_context`.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .access.audit import AuditLog
 from .access.cache import AuthCache
 from .config import Settings
+from .context import ProviderContext
 from .plugins import AuthPlugins
 from .storage import Store
 
@@ -18,3 +22,8 @@ class Services:
     cache: AuthCache
     plugins: AuthPlugins
     audit: AuditLog
+    provider_context: ProviderContext = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.provider_context = ProviderContext(self.store, self.settings,
+                                                self.plugins.provider)

@@ -158,15 +158,15 @@ async def test_rest_rw_alias_from_auto_create_is_full(tmp_path: Path) -> None:
 
     class HeaderProvider:
         @staticmethod
-        def pytorrent_provider_info() -> dict[str, object]:
-            return {"external": True, "description": "test"}
+        def pytorrent_provider_info() -> ProviderInfo:
+            return ProviderInfo(external=True, description="test", headers=("Remote-User",))
 
         @staticmethod
         def pytorrent_identify(request: Any) -> Identity | None:
             name = request.headers.get("Remote-User")
             return Identity(name, "test") if name else None
 
-    from pytorrent_core import hookimpl
+    from pytorrent_core.provider import ProviderInfo, hookimpl
 
     hookimpl(HeaderProvider.pytorrent_provider_info)
     hookimpl(HeaderProvider.pytorrent_identify)

@@ -13,7 +13,6 @@ import pytest
 from click.testing import CliRunner
 from support.fake_provider import ACME_SOURCE, make_distribution
 
-from pytorrent_core import Identity, LogoutAction, Setting, hookimpl
 from pytorrent_core.bootstrap import load
 from pytorrent_core.cli import main
 from pytorrent_core.config import ConfigError, parse_str
@@ -22,6 +21,7 @@ from pytorrent_core.plugins import (
     installed_providers,
     make_plugin_manager,
 )
+from pytorrent_core.provider import Identity, LogoutAction, ProviderInfo, Setting, hookimpl
 
 BUILTIN = {"local": "pytorrent-auth-local", "proxy": "pytorrent-auth-proxy",
            "tinyauth": "pytorrent-auth-tinyauth"}
@@ -108,8 +108,8 @@ def test_uninstalled_provider_stops_start_up(clean_env: Path, without_proxy: Non
     assert "proxy" not in installed
     assert str(caught.value) == (
         f'PYTORRENT_AUTH_PROVIDER="proxy" (environment): no such provider; installed: '
-        f"{installed}; install the package that provides it, "
-        "e.g. pip install pytorrent-auth-proxy")
+        f"{installed}; choose one of those, or install the package that registers 'proxy' "
+        "in the entry-point group pytorrent.auth_providers (see `pytorrent plugins list`)")
 
 
 # ------------------------------------------------------------------ the manager
@@ -136,7 +136,8 @@ def test_each_call_builds_a_fresh_manager() -> None:
     second = make_plugin_manager("local")
     assert first is not second
 
-    extra = types.SimpleNamespace(pytorrent_provider_info=hookimpl(lambda: {"external": True}))
+    extra = types.SimpleNamespace(pytorrent_provider_info=hookimpl(
+        lambda: ProviderInfo(external=True)))
     first.register(extra, name="extra")
     assert first.get_plugin("extra") is extra
     assert second.get_plugin("extra") is None
@@ -171,7 +172,7 @@ def test_hook_without_marker_is_refused() -> None:
         make_plugin_manager("bare", provider_plugin=plugin)
     assert str(caught.value) == (
         "auth provider 'bare': pytorrent_identify lacks @hookimpl "
-        "(from pytorrent_core import hookimpl); pyTorrent would ignore it")
+        "(from pytorrent_core.provider import hookimpl); pyTorrent would ignore it")
 
 
 def test_hook_with_wrong_arguments_is_refused() -> None:
@@ -239,7 +240,7 @@ def test_third_party_provider_is_selectable_by_name(clean_env: Path,
     assert plugins.provider == "acme"
     assert plugin_names(plugins) == {"pytorrent_core.defaults", "acme"}
     assert settings["auth.acme.realm"] == "ops"
-    assert plugins.provider_info(settings)["description"] == "Acme single sign-on"
+    assert plugins.provider_info(settings).description == "Acme single sign-on"
 
 
 def test_third_party_provider_with_a_typo_stops_start_up(clean_env: Path, tmp_path: Path,

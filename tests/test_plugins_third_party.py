@@ -8,11 +8,13 @@ import subprocess
 import sys
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from support.fake_provider import make_distribution
 
+import pytorrent_core
 from pytorrent_core.testing import ServerProcess, environment
 
 pytestmark = pytest.mark.server
@@ -58,3 +60,71 @@ def test_server_runs_with_the_third_party_provider(tmp_path: Path) -> None:
         assert body["provider"] == "acme"
         status, _ = get(f"{server.url}/api/auth/me")
         assert status == 401
+
+
+# ------------------------------------------------------------------ the documented example
+
+DOC = Path(__file__).resolve().parent.parent / "docs" / "providers.md"
+
+
+def documented_example() -> tuple[dict[str, object], str]:
+    """The pyproject.toml and the module of docs/providers.md's example, as written there."""
+    import re
+    import tomllib
+
+    blocks = dict(re.findall(r"```(?:toml|python)\n# (\S+)\n(.*?)```", DOC.read_text(),
+                             re.DOTALL))
+    return (tomllib.loads(blocks["pyproject.toml"]),
+            blocks["pytorrent_auth_acme/__init__.py"])
+
+
+@pytest.fixture
+def documented_provider(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    project, source = documented_example()
+    meta = project["project"]
+    assert isinstance(meta, dict)
+    (name, target), = meta["entry-points"]["pytorrent.auth_providers"].items()
+    root = make_distribution(tmp_path / "site", provider=name, module=target,
+                             distribution=meta["name"], version=meta["version"],
+                             source=source)
+    monkeypatch.syspath_prepend(str(root))
+    yield name
+    sys.modules.pop(target, None)
+
+
+async def test_the_documented_example_provider_works(tmp_path: Path,
+                                                     documented_provider: str) -> None:
+    from pytorrent_core.testing import running_app
+
+    env = {"PYTORRENT_AUTH_PROVIDER": documented_provider,
+           "PYTORRENT_AUTH_PROXY_AUTO_CREATE": "true",
+           "PYTORRENT_AUTH_BYPASS_HOSTS": "10.11.1.11"}
+    async with running_app(tmp_path, env) as app:
+        client = app.quart.test_client()
+        reply = await client.get("/api/auth/me", headers={"X-Acme-User": "dana",
+                                                          "X-Acme-Teams": "ops, media"})
+        body = await reply.get_json()
+        assert reply.status_code == 200, body
+        assert (body["user"]["username"], body["user"]["provider"]) == ("dana", "acme")
+        user = await app.services.store.get_user_by_name("dana")
+        assert user is not None and user.groups == ("ops", "media")
+        # Its declared headers keep a request out of the direct-IP bypass.
+        bypassed = await client.get("/api/auth/me", headers={"Host": "10.11.1.11"})
+        assert (await bypassed.get_json())["user"]["via"] == "bypass"
+        teams_only = await client.get("/api/auth/me", headers={"Host": "10.11.1.11",
+                                                                "X-Acme-Teams": "ops"})
+        assert (await teams_only.get_json()) == {
+            "error": "no X-Acme-User header reached pyTorrent"}
+        logout = await client.get("/logout", headers={"X-Acme-User": "dana"})
+        assert logout.headers["Location"] == "https://sso.acme.example/logout"
+
+
+def test_the_documented_example_imports_only_the_provider_api() -> None:
+    import ast
+
+    project, source = documented_example()
+    imported = {node.module for node in ast.walk(ast.parse(source))
+                if isinstance(node, ast.ImportFrom)}
+    assert imported == {"pytorrent_core.provider"}
+    assert project["project"]["dependencies"] == [  # type: ignore[index]
+        f"pytorrent-core~={'.'.join(pytorrent_core.__version__.split('.')[:2])}"]

@@ -174,10 +174,10 @@ async def test_no_hash_or_password_in_any_answer(app: PyTorrentApp,
 async def test_external_provider_refuses_passwords(tmp_path: Path) -> None:
     import types
 
-    from pytorrent_core import hookimpl
+    from pytorrent_core.provider import ProviderInfo, hookimpl
 
-    external = types.SimpleNamespace(
-        pytorrent_provider_info=hookimpl(lambda: {"external": True, "description": "test"}))
+    external = types.SimpleNamespace(pytorrent_provider_info=hookimpl(
+        lambda: ProviderInfo(external=True, description="test")))
     env = {"PYTORRENT_AUTH_PROVIDER": "upstream", "PYTORRENT_AUTH_BYPASS_HOSTS": "bypass.lan"}
     async with running_app(tmp_path, env, provider_plugin=external) as app:
         client = app.quart.test_client()

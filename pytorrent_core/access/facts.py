@@ -2,7 +2,7 @@
 
 REST, pages and Socket.IO all build their facts here, from the raw ASGI scope,
 so headers keep their real names (Socket.IO's WSGI-style environ would merge
-``Remote_User`` into ``Remote-User``) and the peer is the TCP peer.
+``X_User`` into ``X-User``) and the peer is the TCP peer.
 """
 
 from __future__ import annotations

@@ -54,11 +54,13 @@ class Resolver:
         self.load_session = load_session
         self.session_cookie = session_cookie
         info = services.plugins.provider_info(services.settings)
-        self.external = bool(info["external"])
+        self.provider = services.plugins.provider
+        self.external = info.external
         self.enabled = bool(self.settings.auth_enable)
         self.bypass_hosts = frozenset(self.settings.auth_bypass_hosts)
-        self.user_header = self.settings.auth_proxy_user_header
-        self.user_header_key = self.user_header.lower()
+        # The headers the provider declares it reads; the username's first.
+        self.identity_headers = info.headers
+        self.user_header = info.user_header
         secret = self.settings.auth_proxy_secret
         self.proxy_secret = secret.encode() if secret else None
         self.secret_header = self.settings.auth_proxy_secret_header
@@ -115,11 +117,15 @@ class Resolver:
     def _bypass_applies(self, facts: RequestFacts) -> bool:
         if facts.raw_host not in self.bypass_hosts:
             return False
-        headers = facts.header_map
-        if (facts.forwarded or self.user_header_key in headers
-                or self.secret_header_key in headers):
+        if (facts.forwarded or self._claimed_header(facts) is not None
+                or self.secret_header_key in facts.header_map):
             return False
         return not is_public(facts.peer)
+
+    def _claimed_header(self, facts: RequestFacts) -> str | None:
+        """The first identity header the provider declares that this request carries."""
+        headers = facts.header_map
+        return next((name for name in self.identity_headers if name.lower() in headers), None)
 
     async def _by_bypass(self, facts: RequestFacts) -> Resolution:
         user = await self.cache.user_by_name(self.settings.auth_bypass_user)
@@ -141,12 +147,13 @@ class Resolver:
         if problem:  # a provider that skipped usernames.clean_username
             return Resolution(None, "bad_username",
                               f"username {identity.username!r} from the "
-                              f"{self.services.plugins.provider} provider {problem}")
+                              f"{self.provider} provider {problem}")
         user = await self._user_like(identity.username)
         if user is not None and user.username != identity.username:
             return self._similar(identity, user)
         if user is None or await self._needs_sync(user, identity):
-            user = await self.services.plugins.provision(identity, self.services)
+            user = await self.services.plugins.provision(identity,
+                                                         self.services.provider_context)
         if user is None:
             existing = await self._user_like(identity.username)
             if existing is not None and existing.username != identity.username:
@@ -155,7 +162,7 @@ class Resolver:
                 return Resolution(None, "inactive_user", "this user is deactivated")
             if existing is not None:
                 return Resolution(None, "provider_refused",
-                                  f"the {self.services.plugins.provider} provider refused "
+                                  f"the {self.provider} provider refused "
                                   f"user {identity.username!r}")
             return Resolution(None, "unknown_user",
                               f"user {identity.username!r} does not exist in pyTorrent "
@@ -166,24 +173,24 @@ class Resolver:
 
     def _unvouched(self, facts: RequestFacts) -> Resolution | None:
         """Identity headers count only from a trusted proxy, with the shared secret if set."""
-        claims = self.user_header_key in facts.header_map
+        claimed = self._claimed_header(facts)
         if not facts.peer_trusted:
-            if claims:
-                self.audit.untrusted_header(self.user_header, facts.peer, "untrusted peer")
+            if claimed:
+                self.audit.untrusted_header(claimed, facts.peer, "untrusted peer")
                 self._warn_sampled(
                     "untrusted", "ignored %s header from %s: not in auth.trusted_proxies "
                     "(PYTORRENT_AUTH_TRUSTED_PROXIES); add the proxy's address if it is yours",
-                    self.user_header, facts.peer)
+                    claimed, facts.peer)
             return Resolution(None, "untrusted_peer",
                               f"identity headers are only accepted from trusted proxies; "
                               f"this request came from {facts.peer}")
         if self.proxy_secret is not None and not self._carries_secret(facts, self.proxy_secret):
-            if claims:
-                self.audit.untrusted_header(self.user_header, facts.peer,
+            if claimed:
+                self.audit.untrusted_header(claimed, facts.peer,
                                             "missing or wrong proxy secret")
                 self._warn_sampled(
                     "secret", "ignored %s header from %s: the %s header is missing or wrong "
-                    "(PYTORRENT_AUTH_PROXY_SECRET); make the proxy set it", self.user_header,
+                    "(PYTORRENT_AUTH_PROXY_SECRET); make the proxy set it", claimed,
                     facts.peer, self.secret_header)
             return Resolution(None, "untrusted_peer",
                               "identity headers are only accepted from trusted proxies that "
@@ -192,6 +199,9 @@ class Resolver:
         return None
 
     def _no_identity(self, facts: RequestFacts) -> Resolution:
+        if self.user_header is None:
+            return Resolution(None, "no_identity", f"the {self.provider} provider found no "
+                              "identity in this request")
         problem = header_username_problem(facts.headers, self.user_header)
         if problem:
             return Resolution(None, "bad_username",

@@ -254,7 +254,7 @@ def create_app(settings: Settings, plugins: AuthPlugins) -> PyTorrentApp:
 
             return redirect(f"/login?next={quote(facts.path, safe='/')}")
         return await render_template("unauthenticated.html", resolution=resolution,
-                                     header=settings.auth_proxy_user_header,
+                                     header=state["resolver"].user_header,
                                      peer=facts.peer), 401
 
     @quart.errorhandler(StoreError)

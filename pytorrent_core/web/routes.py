@@ -140,7 +140,8 @@ async def _authenticate(username: str, password: str, *,
     attempt = throttle.begin(g.facts.client, username, shared=g.facts.client_shared)
     user = None
     if not attempt.refused:
-        user = await services.plugins.authenticate(username, password, g.facts, services)
+        user = await services.plugins.authenticate(username, password, g.facts,
+                                                     services.provider_context)
         if user is not None:
             throttle.succeeded(attempt)
     outcome = "throttled" if attempt.refused else ("ok" if user is not None else "failed")
@@ -189,7 +190,7 @@ def register(app: Quart) -> None:
         if page is None:
             resolution = await state["resolve_request"]()
             return await render_template("unauthenticated.html", resolution=resolution,
-                                         header=state["settings"].auth_proxy_user_header,
+                                         header=state["resolver"].user_header,
                                          peer=g.facts.peer), 401
         return page.html, status or page.status, {"Content-Type": "text/html; charset=utf-8"}
 

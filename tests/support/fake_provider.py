@@ -15,8 +15,7 @@ from pytorrent_core.plugins import ENTRY_POINT_GROUP
 ACME_SOURCE = '''\
 """A provider shipped by someone else: trusts X-Acme-User from trusted proxies."""
 
-from pytorrent_core import Identity, Setting, hookimpl
-from pytorrent_core.config import parse_str
+from pytorrent_core.provider import Identity, ProviderInfo, Setting, hookimpl, parse_str
 
 
 @hookimpl
@@ -27,7 +26,8 @@ def pytorrent_settings():
 
 @hookimpl
 def pytorrent_provider_info():
-    return {"external": True, "description": "Acme single sign-on"}
+    return ProviderInfo(external=True, description="Acme single sign-on",
+                        headers=("X-Acme-User",))
 
 
 @hookimpl

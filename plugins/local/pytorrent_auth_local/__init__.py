@@ -6,27 +6,29 @@ says local authentication keeps the original logout behaviour.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from pytorrent_core import LoginPage, Settings, User, hookimpl
+from pytorrent_core.provider import (
+    LoginPage,
+    ProviderContext,
+    ProviderInfo,
+    RequestFacts,
+    Settings,
+    User,
+    hookimpl,
+)
 
 from .credentials import check_password
 from .login_page import render_login_page
 
-if TYPE_CHECKING:
-    from pytorrent_core.access.facts import RequestFacts
-    from pytorrent_core.services import Services
-
 
 @hookimpl
-def pytorrent_provider_info() -> dict[str, object]:
-    return {"external": False, "description": "pyTorrent login form and passwords"}
+def pytorrent_provider_info() -> ProviderInfo:
+    return ProviderInfo(external=False, description="pyTorrent login form and passwords")
 
 
 @hookimpl
 async def pytorrent_authenticate(username: str, password: str, request: RequestFacts,
-                                 services: Services) -> User | None:
-    return await check_password(username, password, request, services)
+                                 context: ProviderContext) -> User | None:
+    return await check_password(username, password, request, context)
 
 
 @hookimpl

@@ -5,14 +5,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import weakref
-from typing import TYPE_CHECKING
 
-from pytorrent_core import User, passwords
-from pytorrent_core.usernames import normalise
-
-if TYPE_CHECKING:
-    from pytorrent_core.access.facts import RequestFacts
-    from pytorrent_core.services import Services
+from pytorrent_core.provider import (
+    PASSWORD_MAX_LENGTH,
+    ProviderContext,
+    RequestFacts,
+    User,
+    normalise_username,
+    password_needs_rehash,
+    rehash_password,
+    verify_password,
+)
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +37,7 @@ async def _in_slot(function: object, *args: str | None) -> object:
 
 
 async def check_password(username: str, password: str, request: RequestFacts,
-                         services: Services) -> User | None:
+                         context: ProviderContext) -> User | None:
     """The user when ``password`` is theirs and they may sign in; otherwise ``None``.
 
     Unknown, deactivated and passwordless users cost the same queries and the
@@ -42,19 +45,18 @@ async def check_password(username: str, password: str, request: RequestFacts,
     a username exists.
     """
     client = request.client or "an unknown address"
-    if not password or len(password) > passwords.MAX_LENGTH:
+    if not password or len(password) > PASSWORD_MAX_LENGTH:
         return None
-    store = services.store
-    name = normalise(username)  # the one rule for usernames: NFC, trim space and tab only
-    user = await store.get_user_by_name(name) if name else None
-    stored_hash = await store.password_hash(user.id if user is not None else 0)
-    matched = bool(await _in_slot(passwords.verify, stored_hash, password))
+    name = normalise_username(username)  # the one rule: NFC, trim space and tab only
+    user = await context.user_by_name(name) if name else None
+    stored_hash = await context.password_hash(user.id if user is not None else 0)
+    matched = bool(await _in_slot(verify_password, stored_hash, password))
     if user is None or not matched or not user.active:
         log.info("sign-in failed from %s", client)
         return None
-    if stored_hash is not None and passwords.needs_rehash(stored_hash):
-        new_hash = str(await _in_slot(passwords.hasher().hash, password))
-        await store.set_password_hash_quietly(user.id, new_hash)
+    if stored_hash is not None and password_needs_rehash(stored_hash):
+        new_hash = str(await _in_slot(rehash_password, password))
+        await context.refresh_password_hash(user.id, new_hash)
         log.info("upgraded the password hash of user %r to the current argon2id parameters",
                  user.username)
     log.info("user %r signed in from %s", user.username, client)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pytorrent_core.pages import render
+from pytorrent_core.provider import render_page
 
 
 def _path_prefix(prefix: str) -> str:
@@ -13,5 +13,5 @@ def _path_prefix(prefix: str) -> str:
 
 
 def render_login_page(*, error: str | None, next_url: str, prefix: str = "") -> str:
-    return render("pytorrent_auth_local", "login.html",
+    return render_page("pytorrent_auth_local", "login.html",
                   error=error, next_url=next_url, prefix=_path_prefix(prefix))

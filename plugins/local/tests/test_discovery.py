@@ -55,14 +55,14 @@ async def test_rehash_on_login_when_parameters_change(tmp_path: Path) -> None:
         assert passwords.needs_rehash(old_hash)
         facts = _facts()
         found = await pytorrent_auth_local.pytorrent_authenticate(
-            "carol", "carol-Pass-1", facts, app.services)
+            "carol", "carol-Pass-1", facts, app.services.provider_context)
         assert found is not None and found.id == user.id
         new_hash = await store.password_hash(user.id)
         assert new_hash != old_hash and not passwords.needs_rehash(new_hash)
         # Same password, so the user's sessions stay valid.
         assert (await store.get_user(user.id)).session_epoch == user.session_epoch
         again = await pytorrent_auth_local.pytorrent_authenticate(
-            "carol", "carol-Pass-1", facts, app.services)
+            "carol", "carol-Pass-1", facts, app.services.provider_context)
         assert again is not None
 
 
@@ -74,11 +74,11 @@ async def test_refuses_inactive_passwordless_unknown_and_empty(tmp_path: Path) -
         await store.create_user("ext", provider="proxy")
         facts = _facts()
         login = pytorrent_auth_local.pytorrent_authenticate
-        assert await login("dora", "dora-Pass-1", facts, app.services) is None
-        assert await login("ext", "", facts, app.services) is None
-        assert await login("ext", "anything-1", facts, app.services) is None
-        assert await login("nobody", "anything-1", facts, app.services) is None
-        assert await login("", "anything-1", facts, app.services) is None
+        assert await login("dora", "dora-Pass-1", facts, app.services.provider_context) is None
+        assert await login("ext", "", facts, app.services.provider_context) is None
+        assert await login("ext", "anything-1", facts, app.services.provider_context) is None
+        assert await login("nobody", "anything-1", facts, app.services.provider_context) is None
+        assert await login("", "anything-1", facts, app.services.provider_context) is None
         assert gone.active is False
 
 
@@ -90,10 +90,10 @@ async def test_unknown_users_still_pay_for_a_hash_check(tmp_path: Path, monkeypa
         calls.append(stored)
         return real(stored, password)
 
-    monkeypatch.setattr(passwords, "verify", counting)
+    monkeypatch.setattr(pytorrent_auth_local.credentials, "verify_password", counting)
     async with running_app(tmp_path) as app:
         await pytorrent_auth_local.pytorrent_authenticate(
-            "nobody", "anything-1", _facts(), app.services)
+            "nobody", "anything-1", _facts(), app.services.provider_context)
     assert calls == [None]  # verify(None, ...) checks against a dummy hash
 
 
@@ -113,10 +113,10 @@ async def test_parallel_checks_are_limited(tmp_path: Path, monkeypatch) -> None:
         finally:
             running -= 1
 
-    monkeypatch.setattr(passwords, "verify", slow)
+    monkeypatch.setattr(credentials, "verify_password", slow)
     async with running_app(tmp_path) as app:
         await asyncio.gather(*(pytorrent_auth_local.pytorrent_authenticate(
-            "nobody", f"guess-{n}-xx", _facts(), app.services) for n in range(6)))
+            "nobody", f"guess-{n}-xx", _facts(), app.services.provider_context) for n in range(6)))
     assert 1 <= peak <= credentials.KDF_SLOTS
 
 

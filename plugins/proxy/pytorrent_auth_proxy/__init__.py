@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from pytorrent_core import Identity, LoginPage, LogoutAction, Principal, Settings, hookimpl
-from pytorrent_core.usernames import username_from_headers
+from pytorrent_core.provider import (
+    Identity,
+    LoginPage,
+    LogoutAction,
+    Principal,
+    ProviderInfo,
+    RequestFacts,
+    Settings,
+    hookimpl,
+    username_from_headers,
+)
 
 from .pages import login_page
-
-if TYPE_CHECKING:
-    from pytorrent_core.access.facts import RequestFacts
 
 PROVIDER = "proxy"
 LOGOUT_MESSAGE = ("Logout is managed by the reverse proxy that signed you in; "
@@ -18,8 +22,9 @@ LOGOUT_MESSAGE = ("Logout is managed by the reverse proxy that signed you in; "
 
 
 @hookimpl
-def pytorrent_provider_info() -> dict[str, object]:
-    return {"external": True, "description": "username header from a trusted reverse proxy"}
+def pytorrent_provider_info(settings: Settings) -> ProviderInfo:
+    return ProviderInfo(external=True, description="username header from a trusted reverse proxy",
+                        headers=(settings.auth_proxy_user_header,))
 
 
 @hookimpl

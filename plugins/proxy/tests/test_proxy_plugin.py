@@ -28,7 +28,9 @@ def test_discovered_by_entry_point_and_loaded_by_name() -> None:
 
 def test_declares_itself_external(tmp_path: Path) -> None:
     settings, plugins = load_for_test(tmp_path, {"PYTORRENT_AUTH_PROVIDER": "proxy"})
-    assert plugins.provider_info(settings)["external"] is True
+    info = plugins.provider_info(settings)
+    assert info.external is True
+    assert info.headers == ("Remote-User",)
 
 
 @pytest.mark.parametrize(("headers", "expected"), [

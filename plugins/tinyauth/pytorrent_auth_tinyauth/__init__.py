@@ -1,17 +1,22 @@
-"""Tinyauth forward authentication: trusted Remote-User / Remote-Name / Remote-Email headers."""
+"""Tinyauth forward authentication: trusted username, name, e-mail and groups headers."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from pytorrent_core.provider import (
+    Identity,
+    LoginPage,
+    LogoutAction,
+    Principal,
+    ProviderInfo,
+    RequestFacts,
+    Setting,
+    Settings,
+    hookimpl,
+)
 
-from pytorrent_core import Identity, LoginPage, LogoutAction, Principal, Setting, Settings, hookimpl
-
-from .headers import identity_from_headers
+from .headers import PROFILE_HEADERS, identity_from_headers
 from .pages import login_page
 from .settings import LOGOUT_URL, parse_logout_url
-
-if TYPE_CHECKING:
-    from pytorrent_core.access.facts import RequestFacts
 
 
 @hookimpl
@@ -25,8 +30,9 @@ def pytorrent_settings() -> list[Setting]:
 
 
 @hookimpl
-def pytorrent_provider_info() -> dict[str, object]:
-    return {"external": True, "description": "Tinyauth via a trusted reverse proxy"}
+def pytorrent_provider_info(settings: Settings) -> ProviderInfo:
+    return ProviderInfo(external=True, description="Tinyauth via a trusted reverse proxy",
+                        headers=(settings.auth_proxy_user_header, *PROFILE_HEADERS))
 
 
 @hookimpl

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from pytorrent_core import Identity
-from pytorrent_core.usernames import (
+from pytorrent_core.provider import (
     HeaderMap,
+    Identity,
     clean_groups,
     clean_text,
     single_header,
@@ -15,6 +15,7 @@ PROVIDER = "tinyauth"
 NAME_HEADER = "Remote-Name"
 EMAIL_HEADER = "Remote-Email"
 GROUPS_HEADER = "Remote-Groups"
+PROFILE_HEADERS = (NAME_HEADER, EMAIL_HEADER, GROUPS_HEADER)
 MAX_EMAIL_LENGTH = 320  # the users.email column
 
 

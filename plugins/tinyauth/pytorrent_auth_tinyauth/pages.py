@@ -2,22 +2,22 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from pytorrent_core import LoginPage, Settings
-from pytorrent_core.pages import render
-from pytorrent_core.usernames import header_problem, header_username_problem
+from pytorrent_core.provider import (
+    LoginPage,
+    RequestFacts,
+    Settings,
+    header_problem,
+    header_username_problem,
+    render_page,
+)
 
 from .settings import LOGOUT_URL
-
-if TYPE_CHECKING:
-    from pytorrent_core.access.facts import RequestFacts
 
 
 def login_page(request: RequestFacts, settings: Settings, next_url: str) -> LoginPage:
     header = settings.auth_proxy_user_header
     problem = header_problem(request.headers, header, request.peer_trusted)
-    html = render(
+    html = render_page(
         "pytorrent_auth_tinyauth", "login.html",
         header=header, problem=problem, peer=request.peer or "an unknown address",
         prefix=request.prefix, next_url=next_url,

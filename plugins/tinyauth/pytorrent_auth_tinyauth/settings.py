@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
-from pytorrent_core.config import ValueProblem, parse_optional_str
+from pytorrent_core.provider import ValueProblem, parse_optional_str
 
 LOGOUT_URL = "auth.tinyauth.logout_url"
 
