@@ -17,7 +17,7 @@ from ..models import Principal
 from ..services import Services
 from ..storage import StoreError
 from ..storage.records import SessionRecord
-from .routes import current_claim
+from .signin import current_claim
 
 blueprint = Blueprint("sessions", __name__)
 

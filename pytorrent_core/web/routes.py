@@ -7,10 +7,7 @@ hooks; these views only apply the decision.
 from __future__ import annotations
 
 import json
-import re
-from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit
 
 from quart import (
     Quart,
@@ -23,110 +20,25 @@ from quart import (
     render_template,
     request,
 )
-from quart_auth import AuthUser, login_user, logout_user
 
-from ..access import agents, session_ids
-from ..access.origin import request_origin
 from ..access.policy import Need, before_password_change, check, requires
 from ..access.throttle import Attempt, LoginThrottle
 from ..models import LoginPage, LogoutAction, Principal, User
 from ..passwords import PasswordProblem, hash_password
 from . import two_factor
 from .api_profiles import visible_profiles
-from .api_users import user_fields
 from .inputs import json_object
-from .sessions import SESSION_COOKIE
-
-GENERIC_LOGIN_FAILURE = "Invalid username or password."
-THROTTLED = "Too many failed sign-in attempts. Try again in {seconds} seconds."
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-
-
-def _state() -> dict[str, Any]:
-    return current_app.extensions["pytorrent"]
-
-
-def safe_next(target: str | None) -> str:
-    """Only same-site absolute paths; everything else goes to the main page.
-
-    A control character could split or end the ``Location`` header (CR, LF), which
-    no server may send, or make browsers read the path differently than we do.
-    """
-    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target \
-            or _CONTROL.search(target):
-        return "/"
-    parts = urlsplit(target)
-    if parts.scheme or parts.netloc:
-        return "/"
-    return target
-
-
-def principal_json(principal: Principal) -> dict[str, Any]:
-    return {**user_fields(principal.user, principal.permissions), "via": principal.via,
-            "password_change_required": principal.must_change_password,
-            "two_factor_required": principal.must_enrol_two_factor,
-            "admin": principal.is_admin,
-            "token_scope": principal.scope.as_json() if principal.scope else None}
-
-
-def _ours(origin: str) -> bool:
-    return origin == g.facts.origin.lower() or \
-        origin in _state()["settings"].api_allowed_origins
-
-
-def _foreign_origin() -> bool:
-    """A sign-in from another site, or from an opaque origin (sandboxed frame: ``null``)."""
-    if g.facts.headers.get("origin") == "null" and not g.facts.headers.get("referer"):
-        return True
-    origin = request_origin(g.facts)
-    return origin is not None and not _ours(origin)
-
-
-def _from_this_site() -> bool:
-    """The browser says this request came from pyTorrent's own pages (or its address bar).
-
-    Logout must not be something another site can do to a user (logout CSRF).
-    """
-    fetch_site = g.facts.headers.get("sec-fetch-site")
-    if fetch_site is not None:
-        return fetch_site in ("same-origin", "none")
-    origin = request_origin(g.facts)
-    return origin is not None and _ours(origin)
-
-
-async def start_session(user: User, *, remember: bool = False) -> None:
-    """Set the cookie (persistent when ``remember``) and record the session for the
-    account page's list."""
-    state = _state()
-    auth_id = session_ids.issue(user)
-    login_user(AuthUser(auth_id), remember=remember)
-    claim = session_ids.parse(auth_id)
-    assert claim is not None
-    lifetime = timedelta(hours=int(state["settings"].session_lifetime_hours))
-    await state["services"].store.record_session(
-        claim.sid, user, expires_at=datetime.now(UTC) + lifetime, address=g.facts.client,
-        agent=agents.summary(g.facts.headers.get("user-agent")), remember=remember)
-
-
-def current_claim() -> session_ids.SessionClaim | None:
-    """What this request's session cookie claims, if it carries a valid one."""
-    cookie = g.facts.cookies.get(SESSION_COOKIE)
-    return session_ids.parse(_state()["auth"].load_token(cookie)) if cookie else None
-
-
-async def end_session() -> None:
-    """Clear the cookie and record its session id as ended, so a copy of it stops working."""
-    state = _state()
-    claim = current_claim()
-    if claim is not None:
-        lifetime = timedelta(hours=int(state["settings"].session_lifetime_hours))
-        services = state["services"]
-        await services.store.end_session(claim.sid, claim.user_id,
-                                         datetime.now(UTC) + lifetime)
-        user = await services.cache.user(claim.user_id)
-        services.audit.record("auth.sign-out", actor=user.username if user else None,
-                              provider=state["plugins"].provider)
-    logout_user()
+from .signin import (
+    GENERIC_LOGIN_FAILURE,
+    THROTTLED,
+    current_claim,
+    end_session,
+    foreign_origin,
+    from_this_site,
+    principal_json,
+    safe_next,
+    start_session,
+)
 
 
 async def _authenticate(username: str, password: str, *,
@@ -152,6 +64,10 @@ async def _authenticate(username: str, password: str, *,
 
 def _remember(value: object) -> bool:
     return value is True or (isinstance(value, str) and value.lower() in ("on", "true", "1"))
+
+
+def _state() -> dict[str, Any]:
+    return current_app.extensions["pytorrent"]
 
 
 def register(app: Quart) -> None:
@@ -197,7 +113,7 @@ def register(app: Quart) -> None:
     @app.post("/login")
     @requires(Need.PUBLIC)
     async def login_submit() -> Any:
-        if _foreign_origin():
+        if foreign_origin():
             return "cross-origin login refused", 403
         form = await request.form
         user, attempt = await _authenticate(form.get("username", ""), form.get("password", ""))
@@ -218,7 +134,7 @@ def register(app: Quart) -> None:
     @app.post("/api/auth/login")
     @requires(Need.PUBLIC)
     async def api_login() -> Any:
-        if _foreign_origin():
+        if foreign_origin():
             return jsonify(error="cross-origin login refused"), 403
         data = await json_object("a JSON object with username and password")
         username, password = data.get("username"), data.get("password")
@@ -251,7 +167,7 @@ def register(app: Quart) -> None:
     @requires(Need.PUBLIC)
     async def logout_page() -> Any:
         action = await _logout_action()
-        if action.clear_session and not _from_this_site():
+        if action.clear_session and not from_this_site():
             # A link on another site: ask, with a form only pyTorrent's own page can send.
             return await render_template("logout_confirm.html"), 200
         if action.clear_session:
@@ -262,7 +178,7 @@ def register(app: Quart) -> None:
     @requires(Need.PUBLIC)
     async def logout_form() -> Any:
         action = await _logout_action()
-        if action.clear_session and not _from_this_site():
+        if action.clear_session and not from_this_site():
             return "cross-origin logout refused", 403
         if action.clear_session:
             await end_session()
@@ -272,7 +188,7 @@ def register(app: Quart) -> None:
     @requires(Need.PUBLIC)
     async def api_logout() -> Any:
         action = await _logout_action()
-        if action.clear_session and not _from_this_site():
+        if action.clear_session and not from_this_site():
             return jsonify(error="cross-origin logout refused"), 403
         if action.provider_managed:
             return jsonify(ok=False, provider_managed=True,

@@ -35,6 +35,7 @@ from ..services import Services
 from ..storage import StoreError
 from ..storage.two_factor import TwoFactorStore
 from .inputs import json_object
+from .signin import foreign_origin, principal_json, safe_next, start_session
 
 blueprint = Blueprint("two_factor", __name__)
 
@@ -144,7 +145,6 @@ async def _verify(user: User, code: str) -> int | None:
 
 
 async def _code_page(error: str | None, status: int = 200) -> Any:
-    from .routes import safe_next
 
     return await render_template("login_code.html", error=error,
                                  next_url=safe_next(request.args.get("next"))), status
@@ -161,9 +161,8 @@ async def code_form() -> Any:
 @blueprint.post("/login/2fa")
 @requires(Need.PUBLIC)
 async def code_submit() -> Any:
-    from .routes import _foreign_origin, safe_next, start_session
 
-    if _foreign_origin():
+    if foreign_origin():
         return "cross-origin login refused", 403
     form = await request.form
     found = await _pending(request.cookies.get(PENDING_COOKIE))
@@ -186,9 +185,8 @@ async def code_submit() -> Any:
 @blueprint.post("/api/auth/login/2fa")
 @requires(Need.PUBLIC)
 async def api_code() -> Any:
-    from .routes import _foreign_origin, principal_json, start_session
 
-    if _foreign_origin():
+    if foreign_origin():
         return jsonify(error="cross-origin login refused"), 403
     data = await json_object("a JSON object with pending and code")
     code = data.get("code")

@@ -1,0 +1,115 @@
+"""Signing in and out, shared by the login views and the two-factor step.
+
+One session starts and ends here, whichever page or API asked: the cookie, its
+record for the account page's list, and the end of it everywhere.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+from quart import (
+    current_app,
+    g,
+)
+from quart_auth import AuthUser, login_user, logout_user
+
+from ..access import agents, session_ids
+from ..access.origin import request_origin
+from ..models import Principal, User
+from .api_users import user_fields
+from .sessions import SESSION_COOKIE
+
+GENERIC_LOGIN_FAILURE = "Invalid username or password."
+THROTTLED = "Too many failed sign-in attempts. Try again in {seconds} seconds."
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def _state() -> dict[str, Any]:
+    return current_app.extensions["pytorrent"]
+
+
+def safe_next(target: str | None) -> str:
+    """Only same-site absolute paths; everything else goes to the main page.
+
+    A control character could split or end the ``Location`` header (CR, LF), which
+    no server may send, or make browsers read the path differently than we do.
+    """
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target \
+            or _CONTROL.search(target):
+        return "/"
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc:
+        return "/"
+    return target
+
+
+def principal_json(principal: Principal) -> dict[str, Any]:
+    return {**user_fields(principal.user, principal.permissions), "via": principal.via,
+            "password_change_required": principal.must_change_password,
+            "two_factor_required": principal.must_enrol_two_factor,
+            "admin": principal.is_admin,
+            "token_scope": principal.scope.as_json() if principal.scope else None}
+
+
+def _ours(origin: str) -> bool:
+    return origin == g.facts.origin.lower() or \
+        origin in _state()["settings"].api_allowed_origins
+
+
+def foreign_origin() -> bool:
+    """A sign-in from another site, or from an opaque origin (sandboxed frame: ``null``)."""
+    if g.facts.headers.get("origin") == "null" and not g.facts.headers.get("referer"):
+        return True
+    origin = request_origin(g.facts)
+    return origin is not None and not _ours(origin)
+
+
+def from_this_site() -> bool:
+    """The browser says this request came from pyTorrent's own pages (or its address bar).
+
+    Logout must not be something another site can do to a user (logout CSRF).
+    """
+    fetch_site = g.facts.headers.get("sec-fetch-site")
+    if fetch_site is not None:
+        return fetch_site in ("same-origin", "none")
+    origin = request_origin(g.facts)
+    return origin is not None and _ours(origin)
+
+
+async def start_session(user: User, *, remember: bool = False) -> None:
+    """Set the cookie (persistent when ``remember``) and record the session for the
+    account page's list."""
+    state = _state()
+    auth_id = session_ids.issue(user)
+    login_user(AuthUser(auth_id), remember=remember)
+    claim = session_ids.parse(auth_id)
+    assert claim is not None
+    lifetime = timedelta(hours=int(state["settings"].session_lifetime_hours))
+    await state["services"].store.record_session(
+        claim.sid, user, expires_at=datetime.now(UTC) + lifetime, address=g.facts.client,
+        agent=agents.summary(g.facts.headers.get("user-agent")), remember=remember)
+
+
+def current_claim() -> session_ids.SessionClaim | None:
+    """What this request's session cookie claims, if it carries a valid one."""
+    cookie = g.facts.cookies.get(SESSION_COOKIE)
+    return session_ids.parse(_state()["auth"].load_token(cookie)) if cookie else None
+
+
+async def end_session() -> None:
+    """Clear the cookie and record its session id as ended, so a copy of it stops working."""
+    state = _state()
+    claim = current_claim()
+    if claim is not None:
+        lifetime = timedelta(hours=int(state["settings"].session_lifetime_hours))
+        services = state["services"]
+        await services.store.end_session(claim.sid, claim.user_id,
+                                         datetime.now(UTC) + lifetime)
+        user = await services.cache.user(claim.user_id)
+        services.audit.record("auth.sign-out", actor=user.username if user else None,
+                              provider=state["plugins"].provider)
+    logout_user()
