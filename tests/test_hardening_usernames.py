@@ -373,7 +373,7 @@ async def test_an_older_database_upgrades_even_with_colliding_users(
         store: Store, caplog: pytest.LogCaptureFixture) -> None:
     await _v6_database(store)
     with caplog.at_level(logging.WARNING):
-        assert await store.migrate() == [7, 8]
+        assert await store.migrate() == list(range(7, migrations.LATEST + 1))
     assert migrations.LATEST >= 7
     async with store.engine.connect() as conn:
         folds = dict((await conn.execute(
