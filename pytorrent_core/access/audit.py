@@ -12,7 +12,6 @@ address (since the server started).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections import OrderedDict
@@ -22,6 +21,7 @@ from typing import Any
 
 from ..storage import Store
 from ..storage.records import AuditEvent, audit_origin
+from ..tasks import cancel_all
 
 log = logging.getLogger(__name__)
 
@@ -141,11 +141,7 @@ class AuditLog:
                        asyncio.create_task(self._prune_loop())]
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_all(self._tasks)
         self._tasks = []
         await self.flush()
 

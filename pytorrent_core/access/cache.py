@@ -10,7 +10,6 @@ poll interval.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Hashable, Mapping
 from datetime import datetime, timedelta
@@ -18,6 +17,7 @@ from datetime import datetime, timedelta
 from ..models import Level, Principal, TokenScope, User, Via
 from ..storage import Profile, Store, TokenRecord
 from ..storage.store import now
+from ..tasks import cancel_all
 from ..usernames import username_fold
 
 log = logging.getLogger(__name__)
@@ -261,11 +261,7 @@ class AuthCache:
                        asyncio.create_task(self._flush_loop())]
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_all(self._tasks)
         self._tasks = []
         await self.flush_token_use()
 
