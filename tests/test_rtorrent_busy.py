@@ -12,7 +12,7 @@ import pytest
 from support.rtorrent import RTorrentProcess, make_torrent, scgi_call
 
 from pytorrent_core.rtorrent import Action, ProfileWatcher, RTorrentClient
-from pytorrent_core.rtorrent.client import BUSY_VIEW, PACKED_FULL, PACKED_MOVING
+from pytorrent_core.rtorrent.client import BUSY_VIEW, PACKED_FULL, PACKED_MOVING, PICK_VIEW
 
 pytest_plugins = ["support.rtorrent_fixtures"]
 
@@ -203,3 +203,28 @@ async def test_the_first_sweep_is_one_list_with_every_field(
     await until(lambda: watcher.sweeps == 2)
     assert client.lists == [len(PACKED_FULL), len(PACKED_MOVING)]
     assert watcher.rows[info_hash] is row  # nothing changed: the same row object
+
+
+async def test_rows_by_hash_come_through_the_pick_view_and_leave_it_empty(
+        rtorrent: RTorrentProcess, make_torrent_in: MakeTorrent) -> None:
+    """A few torrents by hash: the rows equal the full list's, an unknown hash is left
+    out, and the pick view (made by the first call, on a fresh rtorrent) is empty after."""
+    assert PICK_VIEW not in scgi_call(rtorrent.url, "view.list")
+    client = RTorrentClient(rtorrent.url, timeout=5)
+    first = await add(rtorrent, make_torrent_in, "first.bin", start=False)
+    second = await add(rtorrent, make_torrent_in, "second.bin", start=False)
+    await add(rtorrent, make_torrent_in, "third.bin", start=False)
+    scgi_call(rtorrent.url, "d.custom1.set", second, "a|b")
+    unknown = "0" * 40
+
+    moving, static = await client.fetch_rows_of([first, second.lower(), unknown])
+    all_moving, all_static = await client.fetch_all()
+    assert set(moving) == set(static) == {first, second}
+    for info_hash in (first, second):
+        assert moving[info_hash] == all_moving[info_hash]
+        assert static[info_hash] == all_static[info_hash]
+    assert (await client.fetch_static([second]))[second] == all_static[second]
+    assert PICK_VIEW in scgi_call(rtorrent.url, "view.list")
+    assert scgi_call(rtorrent.url, "d.multicall2", "", PICK_VIEW, "d.hash=") == []
+    assert await client.fetch_rows_of([]) == ({}, {})
+    assert await client.fetch_rows_of([unknown]) == ({}, {})
