@@ -269,6 +269,12 @@ class RTorrentClient:
         moving, static = await self.fetch_all()
         return [build_row(static[info_hash], fields) for info_hash, fields in moving.items()]
 
+    async def torrents_of(self, hashes: Iterable[str]) -> dict[str, Torrent]:
+        """The rows of ``hashes`` that rTorrent knows, without listing every torrent."""
+        moving, static = await self.fetch_rows_of(hashes)
+        return {info_hash: build_row(static[info_hash], fields)
+                for info_hash, fields in moving.items()}
+
     async def fetch_all(self) -> tuple[dict[str, Moving], dict[str, Static]]:
         """Moving and fixed fields of every torrent, in one ``d.multicall2``.
 

@@ -156,13 +156,13 @@ async def torrent_details(profile_id: int, info_hash: str) -> Any:
 
 
 async def _row(profile_id: int, client: RTorrentClient, info_hash: str) -> Torrent | None:
-    """The row from the profile's watcher when it is watched, else from one list call."""
+    """The row from the profile's watcher when it is watched, else from rTorrent."""
     watched = await _watched_rows(profile_id)
     if watched is not None:
         found = watched.get(info_hash)
         if found is not None:
             return found
-    return next((row for row in await client.torrents() if row.hash == info_hash), None)
+    return (await client.torrents_of([info_hash])).get(info_hash)
 
 
 def details_json(details: Details) -> dict[str, Any]:
@@ -283,12 +283,13 @@ async def torrent_actions(profile_id: int) -> Any:
 
 async def _names(profile_id: int, client: RTorrentClient, hashes: list[str]) -> dict[str, str]:
     """The torrents' names, for the audit log, read before they are gone."""
-    rows = await _watched_rows(profile_id)
-    if rows is None or any(h not in rows for h in hashes):
+    rows: Mapping[str, Torrent] = await _watched_rows(profile_id) or {}
+    missing = [h for h in hashes if h not in rows]
+    if missing:
         try:
-            rows = {row.hash: row for row in await client.torrents()}
+            rows = {**rows, **await client.torrents_of(missing)}
         except errors.RTorrentError:
-            rows = rows or {}
+            pass
     return {h: rows[h].name for h in hashes if h in rows}
 
 
