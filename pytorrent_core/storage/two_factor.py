@@ -83,7 +83,7 @@ class TwoFactorStore:
 
     async def use_recovery_code(self, user_id: int, digest: str) -> bool:
         """Spend a recovery code; False if it is unknown or already spent."""
-        async with self.store.engine.begin() as conn:
+        async with self.store._begin() as conn:
             result = await conn.execute(
                 update(schema.recovery_codes)
                 .where(schema.recovery_codes.c.user_id == user_id,
