@@ -94,6 +94,23 @@ class TwoFactorStore:
                 await self.store._audit(conn, None, "user.2fa.recovery_code", str(user_id))
             return result.rowcount == 1
 
+    async def replace_recovery_codes(self, user_id: int, digests: Iterable[str], *,
+                                     actor: str | None = None) -> bool:
+        """Put new recovery codes in place of all the old ones, spent or not; False if
+        two-factor sign-in is not on."""
+        async with self.store._begin() as conn:
+            confirmed = await conn.scalar(
+                select(schema.user_totp.c.confirmed_at)
+                .where(schema.user_totp.c.user_id == user_id))
+            if confirmed is None:
+                return False
+            await conn.execute(delete(schema.recovery_codes)
+                               .where(schema.recovery_codes.c.user_id == user_id))
+            await conn.execute(schema.recovery_codes.insert(), [
+                {"user_id": user_id, "digest": digest} for digest in digests])
+            await self.store._audit(conn, actor, "user.2fa.new-recovery-codes", str(user_id))
+        return True
+
     async def recovery_codes_left(self, user_id: int) -> int:
         async with self.store.engine.connect() as conn:
             return int(await conn.scalar(
