@@ -524,7 +524,8 @@ class Store:
             username = await conn.scalar(select(schema.users.c.username)
                                          .where(schema.users.c.id == user_id))
             await self._audit(conn, actor, "user.permissions", username or str(user_id),
-                              {str(k): v for k, v in permissions.items()})
+                              {("*" if k is None else str(k)): v  # as the API writes it
+                               for k, v in permissions.items()})
 
     @staticmethod
     async def _write_permissions(conn: AsyncConnection, user_id: int,

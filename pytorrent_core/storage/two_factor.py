@@ -12,9 +12,17 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from sqlalchemy import delete, func, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from . import schema
 from .store import Store, StoreError, now
+
+
+async def _username(conn: AsyncConnection, user_id: int) -> str:
+    """How the audit log names the user (the user filter matches names, not ids)."""
+    name = await conn.scalar(select(schema.users.c.username)
+                             .where(schema.users.c.id == user_id))
+    return name or str(user_id)
 
 
 @dataclass(frozen=True)
@@ -67,7 +75,8 @@ class TwoFactorStore:
                 {"user_id": user_id, "digest": digest} for digest in digests])
             await conn.execute(update(schema.users).where(schema.users.c.id == user_id)
                                .values(two_factor=True, updated_at=now()))
-            await self.store._audit(conn, actor, "user.2fa.enable", str(user_id))
+            await self.store._audit(conn, actor, "user.2fa.enable",
+                                    await _username(conn, user_id))
         return True
 
     async def use_step(self, user_id: int, step: int) -> bool:
@@ -91,7 +100,8 @@ class TwoFactorStore:
                        schema.recovery_codes.c.used_at.is_(None))
                 .values(used_at=now()))
             if result.rowcount == 1:
-                await self.store._audit(conn, None, "user.2fa.recovery_code", str(user_id))
+                await self.store._audit(conn, None, "user.2fa.recovery_code",
+                                        await _username(conn, user_id))
             return result.rowcount == 1
 
     async def replace_recovery_codes(self, user_id: int, digests: Iterable[str], *,
@@ -108,7 +118,8 @@ class TwoFactorStore:
                                .where(schema.recovery_codes.c.user_id == user_id))
             await conn.execute(schema.recovery_codes.insert(), [
                 {"user_id": user_id, "digest": digest} for digest in digests])
-            await self.store._audit(conn, actor, "user.2fa.new-recovery-codes", str(user_id))
+            await self.store._audit(conn, actor, "user.2fa.new-recovery-codes",
+                                    await _username(conn, user_id))
         return True
 
     async def recovery_codes_left(self, user_id: int) -> int:
@@ -131,5 +142,6 @@ class TwoFactorStore:
                                .where(schema.recovery_codes.c.user_id == user_id))
             await conn.execute(update(schema.users).where(schema.users.c.id == user_id)
                                .values(two_factor=False, updated_at=now()))
-            await self.store._audit(conn, actor, "user.2fa.reset", str(user_id))
+            await self.store._audit(conn, actor, "user.2fa.reset",
+                                    await _username(conn, user_id))
         return bool(removed.rowcount)

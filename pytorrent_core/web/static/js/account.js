@@ -59,8 +59,9 @@ async function loadSessions() {
       action.addEventListener("click", () => endSession(session));
     }
     return el("tr", { "data-session-id": session.id, "data-current": String(session.current) },
-      el("td", {}, ...device), el("td", {}, session.address || "—"),
-      el("td", {}, when(session.created_at)), el("td", {}, when(session.last_seen_at)),
+      el("td", {}, ...device), el("td", { "data-label": "Address" }, session.address || "—"),
+      el("td", { "data-label": "Signed in" }, when(session.created_at)),
+      el("td", { "data-label": "Last seen" }, when(session.last_seen_at)),
       el("td", { className: "row-actions" }, action));
   }));
 }

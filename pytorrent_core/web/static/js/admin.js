@@ -232,9 +232,11 @@ class UserPage {
         action.addEventListener("click", () => this.signOut(session));
       }
       return el("tr", { "data-session-id": session.id, "data-current": String(session.current) },
-        el("td", {}, ...device), el("td", {}, session.address || "—"),
-        el("td", {}, when(session.created_at)), el("td", {}, when(session.last_seen_at)),
-        el("td", {}, when(session.expires_at)), el("td", { className: "row-actions" }, action));
+        el("td", {}, ...device), el("td", { "data-label": "Address" }, session.address || "—"),
+        el("td", { "data-label": "Signed in" }, when(session.created_at)),
+        el("td", { "data-label": "Last seen" }, when(session.last_seen_at)),
+        el("td", { "data-label": "Expires" }, when(session.expires_at)),
+        el("td", { className: "row-actions" }, action));
     }));
   }
 
@@ -472,7 +474,8 @@ class AuditPage {
       return;
     }
     const rows = reply.events.map((event) => el("tr", { "data-event-id": String(event.id), "data-kind": event.kind },
-      el("td", {}, when(event.at)), el("td", {}, el("code", {}, event.kind)),
+      el("td", { className: "nowrap" }, when(event.at)),
+      el("td", { className: "nowrap" }, el("code", {}, event.kind)),
       el("td", {}, el("span", { className: "state-tag", "data-state": event.outcome }, event.outcome)),
       el("td", {}, event.actor || "—"), el("td", {}, event.address || "—"),
       el("td", {}, event.provider || "—"), el("td", {}, event.target || "—"),
