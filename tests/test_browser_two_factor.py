@@ -48,8 +48,8 @@ def test_enrol_sign_out_and_sign_in_with_a_code(tmp_path: Path) -> None:
             expect(secret_text).not_to_be_empty(timeout=STEP)
             qr = page.locator("#two-factor-qr")
             expect(qr).to_be_visible(timeout=STEP)
-            # Not wait_for_function: its polling evaluates a string, which the page's
-            # Content-Security-Policy refuses unless the first check already passes.
+            # Not wait_for_function: when it had to poll, the page's Content-Security-
+            # Policy (no unsafe-eval) refused its string predicate with an EvalError.
             expect(qr).to_have_js_property("complete", True, timeout=STEP)
             assert qr.evaluate("image => image.naturalWidth") > 0, "the QR code is broken"
             totp = pyotp.TOTP(secret_text.inner_text().replace(" ", ""))
