@@ -229,7 +229,7 @@ def register(app: Quart) -> None:
             return jsonify(error="the new password must differ from the current one",
                            field="new_password"), 400
         user, attempt = await authenticate(principal.username, current,
-                                            kind="auth.password-check")
+                                           kind="auth.password-check")
         if attempt.retry_after is not None:
             return jsonify(error=THROTTLED.format(seconds=attempt.retry_after),
                            retry_after=attempt.retry_after), 429, \

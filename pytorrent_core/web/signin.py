@@ -96,7 +96,7 @@ async def start_session(user: User, *, remember: bool = False) -> None:
 
 
 async def authenticate(username: str, password: str, *,
-                        kind: str = "auth.sign-in") -> tuple[User | None, Attempt]:
+                       kind: str = "auth.sign-in") -> tuple[User | None, Attempt]:
     """Check credentials unless this client or username is throttled (attempt.refused).
 
     Every attempt is an audit event of ``kind``: ok, failed or throttled."""

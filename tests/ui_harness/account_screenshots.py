@@ -8,7 +8,7 @@ in two-factor sign-in, and photographs in headless Chromium (/usr/bin/chromium),
 at desktop 1280x800 and phone 390x844, light and dark: /admin/audit, the account
 page with its sessions and a two-factor enrolment under way, the code step of the
 two-step sign-in, the account page of a two-factor user who just made new recovery
-codes, and the admin's page of one user with their sessions. Whole
+codes, the admin's list of users and their page of one user with their sessions. Whole
 pages, so nothing below the fold is missed. Prints the path of every file.
 """
 
@@ -110,6 +110,10 @@ def main(out: Path) -> None:
             expect(admin.locator('#audit-table tr[data-kind="profile.create"]')).to_have_count(
                 1, timeout=30_000)
             shoot(admin, "admin-audit")
+
+            admin.goto(f"{url}/admin/users")
+            expect(admin.locator('#users-table a[data-do="sessions"]')).to_have_count(3)
+            shoot(admin, "admin-users")
 
             admin.goto(f"{url}/admin/users/{erin}")
             expect(admin.locator("#user-sessions tbody tr[data-session-id]")).to_have_count(3)

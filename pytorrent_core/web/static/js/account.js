@@ -1,7 +1,8 @@
 // Account page: change one's own password (the one-time password first of all),
 // two-factor sign-in (enrol with a QR code or the typed key, recovery codes shown
-// once, new recovery codes, turn off), one's own sign-in sessions (list, sign one or all others out),
-// and one's own API tokens: list, create (shown once, with a copy button), revoke.
+// once, new recovery codes, turn off), one's own sign-in sessions (list, sign one or
+// all others out), and one's own API tokens: list, create (shown once, with a copy
+// button), revoke.
 import { api, appUrl } from "./api.js";
 import { clearErrors, confirmDialog, el, showError, when } from "./dom.js";
 import { toast } from "./toast.js";

@@ -1,7 +1,6 @@
 // Admin pages (users, one user's sessions, profiles, API tokens, audit log). The server
-// renders the shells and
-// refuses non-admins; this module fills them from the same REST APIs the
-// `pytorrent` command and scripts use. API errors appear beside the field they
+// renders the shells and refuses non-admins; this module fills them from the same REST
+// APIs the `pytorrent` command and scripts use. API errors appear beside the field they
 // name, successes as toasts.
 import { api, appUrl, profilePath } from "./api.js";
 import { clearErrors, confirmDialog, el, promptDialog, showError, when } from "./dom.js";
