@@ -8,12 +8,14 @@ from pytorrent_core.access.policy import Need, need_of
 from pytorrent_core.testing import issue_token, session_cookie
 from pytorrent_core.web.app import PyTorrentApp
 
-PAGES = ["/admin/users", "/admin/profiles", "/admin/tokens"]
+PAGES = ["/admin/users", "/admin/profiles", "/admin/tokens", "/admin/audit", "/admin/users/1"]
 
 
 async def test_every_admin_route_needs_the_admin_role(app: PyTorrentApp) -> None:
     for endpoint in ("admin.admin_index", "admin.admin_users", "admin.admin_profiles",
-                     "admin.admin_tokens", "tokens.list_all_tokens"):
+                     "admin.admin_tokens", "admin.admin_audit", "admin.admin_user",
+                     "tokens.list_all_tokens", "sessions.list_of_user", "sessions.end_of_user",
+                     "sessions.end_all_of_user"):
         assert need_of(app.quart.view_functions[endpoint]) is Need.ADMIN, endpoint
 
 
@@ -31,6 +33,22 @@ async def test_admin_sees_the_page_and_a_user_gets_403(app: PyTorrentApp, path: 
     assert refused.status_code == 403
     anonymous = await client.get(path)
     assert anonymous.status_code == 302 and "/login" in anonymous.headers["Location"]
+
+
+async def test_a_users_page_names_them_and_an_unknown_user_is_404(app: PyTorrentApp) -> None:
+    store = app.services.store
+    admin = await store.create_user("boss", role="admin")
+    dana = await store.create_user("dana", display_name="Dana <Scully>")
+    client = app.quart.test_client()
+    cookie = {"Cookie": session_cookie(app, admin)}
+    page = await client.get(f"/admin/users/{dana.id}", headers=cookie)
+    html = await page.get_data(as_text=True)
+    assert page.status_code == 200
+    assert f'data-user-id="{dana.id}"' in html and 'id="user-sessions"' in html
+    assert "Dana &lt;Scully&gt;" in html and "<Scully>" not in html
+    assert 'href="/admin/users" aria-current="page"' in html
+    missing = await client.get("/admin/users/999", headers=cookie)
+    assert missing.status_code == 404
 
 
 async def test_the_menu_links_admin_only_for_admins(app: PyTorrentApp) -> None:

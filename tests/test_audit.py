@@ -174,6 +174,71 @@ async def test_user_changes_name_actor_address_and_kind(app: PyTorrentApp,
         ("admin", "127.0.0.1", "local", "ok")}
 
 
+async def test_own_password_change_reset_and_reactivation(tmp_path: Path, app: PyTorrentApp,
+                                                           admin: httpx.AsyncClient) -> None:
+    created = await admin.post("/api/auth/users", headers=ORIGIN,
+                               json={"username": "ursa", "password": "ursa-Pass-123"})
+    user_id = created.json()["user"]["id"]
+    async with client_for(app, peer="192.0.2.30") as ursa:
+        assert (await login(ursa, "ursa", "ursa-Pass-123")).status_code == 200
+        changed = await ursa.post("/api/auth/password", headers=ORIGIN, json={
+            "current_password": "ursa-Pass-123", "new_password": "ursa-Pass-456"})
+        assert changed.status_code == 200, changed.text
+    reset = await asyncio.to_thread(cli, tmp_path, "reset-password", "ursa", "ursa-Pass-789")
+    assert reset.returncode == 0, reset.stderr
+    for active in (False, True):
+        reply = await admin.put(f"/api/auth/users/{user_id}", headers=ORIGIN,
+                                json={"active": active})
+        assert reply.status_code == 200, reply.text
+    # By time: the server writes its events in batches, the CLI at once.
+    found = [(e["kind"], e["actor"], e["address"]) for e in sorted(
+        await events(admin, user="ursa"), key=lambda e: e["at"])]
+    assert found == [
+        ("user.create", "admin", "127.0.0.1"),
+        ("auth.sign-in", "ursa", "192.0.2.30"),
+        ("auth.password-check", "ursa", "192.0.2.30"),
+        ("user.password", "ursa", "192.0.2.30"),
+        ("user.password", "cli", None),
+        ("user.deactivate", "admin", "127.0.0.1"),
+        ("user.activate", "admin", "127.0.0.1")]
+
+
+async def test_tokens_made_and_revoked_are_recorded(app: PyTorrentApp,
+                                                    admin: httpx.AsyncClient) -> None:
+    me = (await admin.get("/api/auth/me")).json()["user"]
+    made = await admin.post(f"/api/auth/users/{me['id']}/tokens", headers=ORIGIN,
+                            json={"name": "backup", "permission": "ro"})
+    assert made.status_code == 201, made.text
+    token_id = made.json()["record"]["id"]
+    revoked = await admin.delete(f"/api/auth/users/{me['id']}/tokens/{token_id}",
+                                 headers=ORIGIN)
+    assert revoked.status_code == 204
+    found = list(reversed(await events(admin, kind="token")))
+    assert [(e["kind"], e["target"]) for e in found] == [
+        ("token.create", f"{me['id']}:backup"), ("token.revoke", f"{me['id']}:{token_id}")]
+    assert found[0]["detail"] == {"permission": "ro", "profiles": None}
+    assert {(e["actor"], e["address"], e["provider"]) for e in found} == {
+        ("admin", "127.0.0.1", "local")}
+
+
+async def test_profiles_made_changed_and_deleted_are_recorded(
+        app: PyTorrentApp, admin: httpx.AsyncClient) -> None:
+    made = await admin.post("/api/profiles", headers=ORIGIN,
+                            json={"name": "attic", "scgi_url": "scgi://127.0.0.1:1"})
+    assert made.status_code == 201, made.text
+    profile_id = made.json()["profile"]["id"]
+    renamed = await admin.patch(f"/api/profiles/{profile_id}", headers=ORIGIN,
+                                json={"name": "cellar"})
+    assert renamed.status_code == 200, renamed.text
+    gone = await admin.delete(f"/api/profiles/{profile_id}", headers=ORIGIN)
+    assert gone.status_code == 204, gone.text
+    found = list(reversed(await events(admin, kind="profile")))
+    assert [(e["kind"], e["target"]) for e in found] == [
+        ("profile.create", "attic"), ("profile.update", str(profile_id)),
+        ("profile.delete", str(profile_id))]
+    assert {(e["actor"], e["address"]) for e in found} == {("admin", "127.0.0.1")}
+
+
 async def test_the_api_filters_pages_and_names_bad_fields(app: PyTorrentApp,
                                                           admin: httpx.AsyncClient) -> None:
     for number in range(5):
@@ -232,6 +297,68 @@ async def test_a_failing_write_never_fails_the_request(app: PyTorrentApp,
     assert (event["outcome"], event["remote_addr"]) == ("failed", "192.0.2.9")
 
 
+REFUSE_AUDIT = ("CREATE TRIGGER refuse_audit BEFORE INSERT ON audit_events "
+                "BEGIN SELECT RAISE(ABORT, 'audit table is read-only'); END")
+
+
+async def test_an_unwritable_audit_table_never_fails_a_change(
+        app: PyTorrentApp, admin: httpx.AsyncClient,
+        caplog: pytest.LogCaptureFixture) -> None:
+    store = app.services.store
+    async with store.engine.begin() as conn:
+        await conn.execute(text(REFUSE_AUDIT))
+    created = await admin.post("/api/auth/users", headers=ORIGIN,
+                               json={"username": "vera", "password": "vera-Pass-123"})
+    assert created.status_code == 201, created.text
+    user_id = created.json()["user"]["id"]
+    changed = await admin.put(f"/api/auth/users/{user_id}", headers=ORIGIN,
+                              json={"role": "admin", "permissions": {"*": "ro"}})
+    assert changed.status_code == 200, changed.text
+    made = await admin.post("/api/profiles", headers=ORIGIN,
+                            json={"name": "attic", "scgi_url": "scgi://127.0.0.1:1"})
+    assert made.status_code == 201, made.text
+    vera = await store.get_user(user_id)
+    assert vera is not None and vera.role == "admin"
+    assert await store.get_profile_by_name("attic") is not None
+    with caplog.at_level(logging.WARNING):
+        await app.services.audit.flush()
+    assert "could not write" in caplog.text and "audit events; will retry" in caplog.text
+    assert app.services.audit.pending >= 3  # kept for when the table takes them again
+    async with store.engine.begin() as conn:
+        await conn.execute(text("DROP TRIGGER refuse_audit"))
+    found = await events(admin, user="vera")
+    assert {"user.create", "user.role"} <= {e["kind"] for e in found}
+
+
+async def test_without_a_server_a_failing_audit_write_is_logged_not_raised(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    settings, _ = load_for_test(tmp_path)
+    store = Store.from_url(settings.database_url)  # as the CLI uses it: no writer
+    try:
+        await store.migrate()
+        async with store.engine.begin() as conn:
+            await conn.execute(text(REFUSE_AUDIT))
+        with caplog.at_level(logging.ERROR):
+            user = await store.create_user("walt", actor="cli")
+            await store.update_user(user.id, active=False, actor="cli")
+        assert (await store.get_user_by_name("walt")) == await store.get_user(user.id)
+        assert not (await store.get_user(user.id)).active  # type: ignore[union-attr]
+        assert "could not write the audit event user.create" in caplog.text
+        assert "could not write the audit event user.deactivate" in caplog.text
+        assert await store.audit_events() == []
+    finally:
+        await store.close()
+
+
+async def test_a_refused_change_records_no_event(app: PyTorrentApp,
+                                                 admin: httpx.AsyncClient) -> None:
+    body = {"username": "xena", "password": "xena-Pass-1234"}
+    assert (await admin.post("/api/auth/users", headers=ORIGIN, json=body)).status_code == 201
+    again = await admin.post("/api/auth/users", headers=ORIGIN, json=body)
+    assert again.status_code == 409
+    assert [e["kind"] for e in await events(admin, user="xena")] == ["user.create"]
+
+
 async def test_request_path_events_are_queued_not_written_inline(
         app: PyTorrentApp, monkeypatch: pytest.MonkeyPatch) -> None:
     store = app.services.store
@@ -280,6 +407,56 @@ async def test_untrusted_identity_headers_are_recorded_sampled(tmp_path: Path) -
         (event,) = await app.services.store.audit_events(kind="auth.untrusted-header")
         assert (event["remote_addr"], event["outcome"]) == ("192.0.2.66", "refused")
         assert event["detail"]["header"] == "Remote-User"
+
+
+async def test_identity_headers_without_the_proxy_secret_are_recorded_sampled(
+        tmp_path: Path) -> None:
+    secret = "4f1c9a7e2b8d6035e1a9c7f2b4d6e8a0"
+    env = {"PYTORRENT_AUTH_PROVIDER": "tinyauth", "PYTORRENT_AUTH_PROXY_SECRET": secret}
+    async with running_app(tmp_path, env) as app:
+        client = app.quart.test_client()
+        for wrong in ({}, {"X-PyTorrent-Proxy-Secret": "guess"}, {}):
+            reply = await client.get("/api/auth/me", headers={"Remote-User": "admin", **wrong},
+                                     peer="127.0.0.1")  # type: ignore[call-arg]
+            assert reply.status_code == 401
+        await app.services.audit.flush()
+        (event,) = await app.services.store.audit_events(kind="auth.untrusted-header")
+        assert (event["remote_addr"], event["outcome"]) == ("127.0.0.1", "refused")
+        assert event["detail"]["reason"] == "missing or wrong proxy secret"
+        assert await app.services.store.audit_events(kind="auth.sign-in") == []
+
+
+@pytest.mark.parametrize("provider", ["tinyauth", "proxy"])
+async def test_external_sign_ins_are_recorded_once_per_user_address_and_hour(
+        tmp_path: Path, provider: str) -> None:
+    env = {"PYTORRENT_AUTH_PROVIDER": provider, "PYTORRENT_AUTH_PROXY_AUTO_CREATE": "true",
+           "PYTORRENT_AUTH_TRUSTED_PROXIES": "127.0.0.1,::1,10.0.0.0/8"}
+    async with running_app(tmp_path, env) as app:
+        client = app.quart.test_client()
+
+        async def me(username: str, peer: str) -> int:
+            reply = await client.get("/api/auth/me", headers={"Remote-User": username},
+                                     peer=peer)  # type: ignore[call-arg]
+            return reply.status_code
+
+        for peer in ("10.0.0.1", "10.0.0.1", "10.0.0.1", "10.0.0.2"):
+            assert await me("alice", peer) == 200
+        alice = await app.services.store.get_user_by_name("alice")
+        assert alice is not None
+        await app.services.store.update_user(alice.id, active=False, actor="admin")
+        for _ in range(3):
+            assert await me("alice", "10.0.0.1") == 401
+        await app.services.audit.flush()
+        store = app.services.store
+        signed = [(e["outcome"], e["remote_addr"], e["provider"])
+                  for e in reversed(await store.audit_events(kind="auth.sign-in"))]
+        assert signed == [("ok", "10.0.0.1", provider), ("ok", "10.0.0.2", provider),
+                          ("failed", "10.0.0.1", provider)]
+        (failed,) = await store.audit_events(kind="auth.sign-in", user="alice", limit=1)
+        assert failed["detail"]["reason"] == "inactive_user"
+        (created,) = await store.audit_events(kind="user.create", user="alice")
+        assert (created["actor"], created["target"], created["remote_addr"]) == (
+            f"provider:{provider}", "alice", "10.0.0.1")
 
 
 async def test_a_token_is_recorded_at_first_use_from_each_address(app: PyTorrentApp) -> None:

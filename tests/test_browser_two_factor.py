@@ -1,5 +1,6 @@
 """A real browser enrols in two-factor sign-in from the account page, signs out, and signs
-in again with the password and then a code; it also makes a scoped, expiring API token."""
+in again with the password and then a code; it makes a scoped, expiring API token, then
+new recovery codes, and signs in with one of them where an old one is refused."""
 
 from __future__ import annotations
 
@@ -47,13 +48,16 @@ def test_enrol_sign_out_and_sign_in_with_a_code(tmp_path: Path) -> None:
             expect(secret_text).not_to_be_empty(timeout=STEP)
             qr = page.locator("#two-factor-qr")
             expect(qr).to_be_visible(timeout=STEP)
-            page.wait_for_function(
-                "document.getElementById('two-factor-qr').naturalWidth > 0", timeout=STEP)
+            # Not wait_for_function: when it had to poll, the page's Content-Security-
+            # Policy (no unsafe-eval) refused its string predicate with an EvalError.
+            expect(qr).to_have_js_property("complete", True, timeout=STEP)
+            assert qr.evaluate("image => image.naturalWidth") > 0, "the QR code is broken"
             totp = pyotp.TOTP(secret_text.inner_text().replace(" ", ""))
             page.fill("#confirm-code", totp.now())
             page.click("#two-factor-confirm-button")
             codes = page.locator("#recovery-codes li")
             expect(codes).to_have_count(10, timeout=STEP)
+            first_codes = codes.all_inner_texts()
 
             # A read-only token for one profile, expiring in 30 days.
             page.fill("#token-name", "watcher")
@@ -88,6 +92,34 @@ def test_enrol_sign_out_and_sign_in_with_a_code(tmp_path: Path) -> None:
             page.click("#verify-code")
             expect(page).to_have_url(f"{server.url}/", timeout=STEP)
             expect(page.locator("#username")).to_have_text("admin", timeout=STEP)
+
+            # New recovery codes, confirmed with the password: all ten old ones are void.
+            page.goto(f"{server.url}/account")
+            page.wait_for_load_state("load")
+            page.fill("#renew-proof", "wrong-Pass-1")
+            page.click("#recovery-renew-button")
+            expect(page.locator('#recovery-renew [data-error-for="password"]')).to_have_text(
+                "the password is wrong", timeout=STEP)
+            page.fill("#renew-proof", PASSWORD)
+            page.click("#recovery-renew-button")
+            expect(page.locator("#recovery-codes-replaced")).to_be_visible(timeout=STEP)
+            expect(codes).to_have_count(10)
+            new_codes = codes.all_inner_texts()
+            assert len(set(new_codes)) == 10 and not set(new_codes) & set(first_codes)
+            expect(page.locator("#recovery-codes-left")).to_have_text("10")
+
+            page.goto(f"{server.url}/logout")
+            expect(page).to_have_url(f"{server.url}/login", timeout=STEP)
+            page.fill("#username", "admin")
+            page.fill("#password", PASSWORD)
+            page.click("#sign-in")
+            expect(page).to_have_url(f"{server.url}/login/2fa?next=/", timeout=STEP)
+            page.fill("#code", first_codes[0])
+            page.click("#verify-code")
+            expect(page.locator("#code-error")).to_have_text("Invalid code.", timeout=STEP)
+            page.fill("#code", new_codes[0])
+            page.click("#verify-code")
+            expect(page).to_have_url(f"{server.url}/", timeout=STEP)
             assert errors == []
         finally:
             browser.close()

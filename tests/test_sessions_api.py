@@ -141,6 +141,31 @@ async def test_an_admin_lists_and_ends_anyones_sessions(app: PyTorrentApp, erin:
                                                                        "127.0.0.1")
 
 
+async def test_an_admin_ends_all_of_a_users_sessions(app: PyTorrentApp, erin: int) -> None:
+    admin = await sign_in(app, "admin", ADMIN_PASSWORD)
+    spare = await sign_in(app, "admin", ADMIN_PASSWORD)
+    phones = [await sign_in(app, "erin", USER_PASSWORD, agent=PHONE) for _ in range(2)]
+    status, body = await call(app, "POST", f"/api/auth/users/{erin}/sessions/end-all", admin)
+    assert status == 200 and len(body["ended"]) == 2
+    for cookie in phones:
+        assert (await call(app, "GET", "/api/auth/me", cookie))[0] == 401
+    assert (await call(app, "GET", f"/api/auth/users/{erin}/sessions", admin))[1] == {
+        "sessions": []}
+    # The admin's own: every other one ends, the one asking goes on.
+    status, body = await call(app, "POST", "/api/auth/users/1/sessions/end-all", admin)
+    assert status == 200 and len(body["ended"]) == 1
+    assert (await call(app, "GET", "/api/auth/me", spare))[0] == 401
+    assert (await call(app, "GET", "/api/auth/me", admin))[0] == 200
+    user = await sign_in(app, "erin", USER_PASSWORD)
+    status, _ = await call(app, "POST", "/api/auth/users/1/sessions/end-all", user)
+    assert status == 403
+    status, body = await call(app, "POST", "/api/auth/users/999/sessions/end-all", admin)
+    assert status == 404 and body["field"] == "user_id"
+    await app.services.audit.flush()
+    ended = await app.services.store.audit_events(kind="session.end", user="erin")
+    assert [(e["actor"], e["target"]) for e in ended] == [("admin", "erin")] * 2
+
+
 async def test_a_password_change_drops_the_other_sessions_from_the_list(
         app: PyTorrentApp, erin: int) -> None:
     keep = await sign_in(app, "erin", USER_PASSWORD, remember=True)

@@ -154,6 +154,42 @@ async def test_recovery_codes_work_once(setup: Setup) -> None:
         assert (await client.get("/api/auth/2fa")).json()["codes_left"] == 8
 
 
+async def test_new_recovery_codes_replace_the_old_ones(setup: Setup) -> None:
+    renew = "/api/auth/2fa/recovery-codes"
+    async with setup.client() as client:
+        assert (await password_step(client)).status_code == 200
+        refused = await client.post(renew, json={"password": PASSWORD})
+        assert refused.status_code == 409 and refused.json()["field"] == "two_factor"
+        totp, old = await enrol(client)
+        for body, status, field in (({}, 400, "password"),
+                                    ({"password": "wrong-Pass-1"}, 403, "password"),
+                                    ({"code": old[0]}, 400, "code"),
+                                    ({"code": "000000"}, 403, "code")):
+            reply = await client.post(renew, json=body)
+            assert (reply.status_code, reply.json()["field"]) == (status, field), reply.text
+            assert "Traceback" not in reply.text
+        by_password = await client.post(renew, json={"password": PASSWORD})
+        assert by_password.status_code == 200, by_password.text
+        first = by_password.json()["recovery_codes"]
+        assert len(set(first)) == 10 and not set(first) & set(old)
+        code = next_code(totp)
+        by_code = await client.post(renew, json={"code": code})
+        assert by_code.status_code == 200, by_code.text
+        latest = by_code.json()["recovery_codes"]
+        assert len(set(latest)) == 10 and not set(latest) & set(first)
+        replayed = await client.post(renew, json={"code": code})
+        assert replayed.status_code == 403  # a code works once, here too
+        assert (await client.get("/api/auth/2fa")).json()["codes_left"] == 10
+    async with setup.client() as client:
+        pending = (await password_step(client)).json()["pending"]
+        for stale in (old[1], first[1]):
+            assert (await code_step(client, pending, stale)).status_code == 401
+        assert (await code_step(client, pending, latest[1])).status_code == 200
+    await setup.app.services.audit.flush()
+    made = await setup.app.services.store.audit_events(kind="user.2fa.new-recovery-codes")
+    assert [(e["actor"], e["target"]) for e in made] == [("alice", "alice")] * 2
+
+
 async def test_recovery_codes_are_stored_only_as_digests(setup: Setup, tmp_path: Path) -> None:
     _, codes = await enrolled_alice(setup)
     await setup.app.services.store.close()
@@ -202,6 +238,27 @@ async def test_the_form_flow_asks_for_the_code_after_the_password(setup: Setup) 
                                                      "next": "/account"})
         assert done.status_code in (302, 303) and done.headers["location"] == "/account"
         assert (await client.get("/api/auth/me")).status_code == 200
+
+
+async def test_two_factor_events_name_the_user(setup: Setup) -> None:
+    _, codes = await enrolled_alice(setup)
+    async with setup.client(peer="192.0.2.8") as client:
+        pending = (await password_step(client)).json()["pending"]
+        assert (await code_step(client, pending, "000000")).status_code == 401
+        assert (await code_step(client, pending, codes[0])).status_code == 200
+    async with setup.client() as admin:
+        assert (await password_step(admin, "admin", ADMIN_PASSWORD)).status_code == 200
+        reset = await admin.post(f"/api/auth/users/{setup.alice_id}/2fa/reset")
+        assert reset.status_code == 200
+        found = (await admin.get("/api/audit", params={"user": "alice"})).json()["events"]
+    seen = [(e["kind"], e["outcome"], e["actor"], e["target"])
+            for e in sorted(found, key=lambda e: e["at"]) if "2fa" in e["kind"]
+            or e["kind"] == "auth.sign-in.code"]
+    assert seen == [("user.2fa.enable", "ok", "alice", "alice"),
+                    ("auth.sign-in.code", "failed", "alice", None),
+                    ("user.2fa.recovery_code", "ok", None, "alice"),
+                    ("auth.sign-in.code", "ok", "alice", None),
+                    ("user.2fa.reset", "ok", "admin", "alice")]
 
 
 async def test_admin_resets_a_users_enrolment(setup: Setup) -> None:

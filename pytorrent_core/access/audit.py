@@ -1,12 +1,13 @@
 """The audit log's writer: events from the request path wait in memory and are written
 in batches, so recording one never delays or fails the request it describes.
 
-Changes made through the Store (users, grants, tokens, profiles) record their own
-event in the same transaction as the change. Everything else — sign-ins, bypass
-use, untrusted identity headers, a token used from a new address, torrents removed
-with their data — comes here. Repetitive events are sampled: bypass use and
-untrusted identity headers once per address per hour, a token once per new
-address (since the server started).
+Everything comes here: sign-ins, bypass use, untrusted identity headers, a token
+used from a new address, torrents removed with their data, and — once their change
+has committed — the events of changes made through the Store (users, grants,
+tokens, profiles), which the Store hands over while the writer runs. Repetitive
+events are sampled: bypass use and untrusted identity headers once per address per
+hour, a token once per new address (since the server started), a sign-in through
+an external provider once per user, address and outcome per hour.
 """
 
 from __future__ import annotations
@@ -54,13 +55,17 @@ class AuditLog:
         """Queue an event; never blocks, never raises. Address and provider default to
         the current request's."""
         origin = audit_origin.get()
-        if len(self._pending) >= MAX_PENDING:  # the database is gone for a long while
-            self._pending.pop(0)
-            self._dropped += 1
-        self._pending.append(AuditEvent(
+        self.queue(AuditEvent(
             action=action, actor=actor, target=target, detail=detail,
             remote_addr=address or origin.address, provider=provider or origin.provider,
             outcome=outcome))
+
+    def queue(self, event: AuditEvent) -> None:
+        """Queue a finished event (the Store's, after its change committed)."""
+        if len(self._pending) >= MAX_PENDING:  # the database is gone for a long while
+            self._pending.pop(0)
+            self._dropped += 1
+        self._pending.append(event)
 
     def _first_in_hour(self, kind: str, address: str | None) -> bool:
         key = (kind, address)
@@ -86,6 +91,19 @@ class AuditLog:
             self.record("auth.untrusted-header", address=peer, outcome="refused",
                         detail={"header": header, "reason": reason,
                                 "sampled": "first per address per hour"})
+
+    def provider_sign_in(self, username: str, address: str | None, provider: str | None,
+                         refusal: str = "") -> None:
+        """An external provider's identity signed a request in, or was refused (``refusal``
+        names why). The proxy vouches for every request, so: first per user, address and
+        outcome per hour."""
+        outcome = "failed" if refusal else "ok"
+        if self._first_in_hour(f"sign-in:{outcome}:{username}", address):
+            detail = {"sampled": "first per user, address and outcome per hour"}
+            if refusal:
+                detail["reason"] = refusal
+            self.record("auth.sign-in", actor=username[:128], address=address,
+                        provider=provider, outcome=outcome, detail=detail)
 
     def token_used(self, token_id: int, owner: str, address: str | None) -> None:
         """A token was used from an address it had not been used from (since start)."""
@@ -137,10 +155,12 @@ class AuditLog:
     # ------------------------------------------------------------ background
 
     async def start(self) -> None:
+        self.store.on_audit(self.queue)
         self._tasks = [asyncio.create_task(self._flush_loop()),
                        asyncio.create_task(self._prune_loop())]
 
     async def stop(self) -> None:
+        self.store.on_audit(None)
         await cancel_all(self._tasks)
         self._tasks = []
         await self.flush()

@@ -143,6 +143,13 @@ class Resolver:
         identity = await self.services.plugins.identify(facts, self.settings)
         if identity is None:
             return self._no_identity(facts)
+        resolution = await self._sign_in(identity)
+        self.audit.provider_sign_in(identity.username, facts.client, self.provider,
+                                    resolution.reason)
+        return resolution
+
+    async def _sign_in(self, identity: Identity) -> Resolution:
+        """The user a vouched-for identity names, provisioned as AUTH.md says, or why not."""
         problem = username_problem(identity.username)
         if problem:  # a provider that skipped usernames.clean_username
             return Resolution(None, "bad_username",

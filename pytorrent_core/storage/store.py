@@ -4,6 +4,12 @@ Every write that can change who someone is or what they may do bumps the
 ``auth_generation`` counter in the same transaction; servers watch it to drop
 cached principals (see :mod:`pytorrent_core.access.cache`), so a change made by
 the CLI in another process reaches a running server too.
+
+A change's audit event is written only once the change has committed, and never in
+its transaction: a failing audit insert must not fail or undo the change it
+describes. A running server hands the event to its background writer
+(:meth:`Store.on_audit`); without one (the CLI) it is written at once, and a
+failure is logged.
 """
 
 from __future__ import annotations
@@ -30,6 +36,9 @@ from .migrations import USER_ID_HIGH_WATER, apply_migrations
 from .records import AuditEvent, SessionRecord, audit_origin
 
 SESSIONS_GENERATION = "sessions_generation"
+_AUDIT_EVENTS = "pytorrent_audit_events"  # key in a connection's info: events to record
+
+log = logging.getLogger(__name__)
 
 _USER_COLUMNS = (
     schema.users.c.id,
@@ -206,6 +215,7 @@ class Store:
         self.engine = engine
         self._listeners: list[Callable[[], None]] = []
         self._session_listeners: list[Callable[[str, datetime], None]] = []
+        self._audit_sink: Callable[[AuditEvent], None] | None = None
 
     @classmethod
     def from_url(cls, url: str) -> Store:
@@ -237,9 +247,22 @@ class Store:
         self._listeners.append(callback)
 
     @asynccontextmanager
+    async def _begin(self) -> AsyncIterator[AsyncConnection]:
+        """A transaction whose audit events (:meth:`_audit`) are recorded once it has
+        committed; a rolled-back change records nothing."""
+        events: list[AuditEvent] = []
+        async with self.engine.begin() as conn:
+            conn.info[_AUDIT_EVENTS] = events
+            try:
+                yield conn
+            finally:
+                conn.info.pop(_AUDIT_EVENTS, None)
+        await self._record(events)
+
+    @asynccontextmanager
     async def _write(self) -> AsyncIterator[AsyncConnection]:
         """A transaction that bumps the auth generation and, once committed, tells listeners."""
-        async with self.engine.begin() as conn:
+        async with self._begin() as conn:
             yield conn
             await self._bump(conn)
         for callback in self._listeners:
@@ -501,7 +524,8 @@ class Store:
             username = await conn.scalar(select(schema.users.c.username)
                                          .where(schema.users.c.id == user_id))
             await self._audit(conn, actor, "user.permissions", username or str(user_id),
-                              {str(k): v for k, v in permissions.items()})
+                              {("*" if k is None else str(k)): v  # as the API writes it
+                               for k, v in permissions.items()})
 
     @staticmethod
     async def _write_permissions(conn: AsyncConnection, user_id: int,
@@ -584,7 +608,7 @@ class Store:
                                  actor: str | None = None) -> list[str]:
         """Replace a profile's labels (not an auth change: no cache invalidation)."""
         labels = list(labels)
-        async with self.engine.begin() as conn:
+        async with self._begin() as conn:
             exists = await conn.scalar(
                 select(schema.profiles.c.id).where(schema.profiles.c.id == profile_id))
             if exists is None:
@@ -671,7 +695,7 @@ class Store:
         stamp = now()
         if expires_at is not None:  # the database keeps no zone: always write UTC
             expires_at = _aware(expires_at).astimezone(UTC)
-        async with self.engine.begin() as conn:
+        async with self._begin() as conn:
             result = await conn.execute(schema.api_tokens.insert().values(
                 user_id=user_id, name=name, prefix=prefix, digest=digest,
                 created_at=stamp, expires_at=expires_at,
@@ -724,26 +748,43 @@ class Store:
 
     # ------------------------------------------------------------ audit
 
+    def on_audit(self, sink: Callable[[AuditEvent], None] | None) -> None:
+        """Hand the events of committed changes to ``sink`` (a server's background
+        writer), or with None write them at once again."""
+        self._audit_sink = sink
+
     async def audit(self, action: str, *, actor: str | None = None, target: str | None = None,
                     detail: Any = None, remote_addr: str | None = None,
                     provider: str | None = None, outcome: str = "ok") -> None:
-        async with self.engine.begin() as conn:
-            await self._audit(conn, actor, action, target, detail, remote_addr,
-                              provider=provider, outcome=outcome)
+        """Record an event that goes with no change (the CLI ending a session)."""
+        await self._record([_event(actor, action, target, detail, remote_addr,
+                                   provider=provider, outcome=outcome)])
 
     @staticmethod
     async def _audit(conn: AsyncConnection, actor: str | None, action: str,
                      target: str | None, detail: Any = None,
                      remote_addr: str | None = None, *, provider: str | None = None,
                      outcome: str = "ok") -> None:
-        """Record an event in the caller's transaction: the change and its record commit
-        together. Address and provider default to the current request's (``audit_origin``)."""
-        origin = audit_origin.get()
-        await conn.execute(schema.audit_events.insert().values(
-            at=now(), actor=actor, action=action, target=target,
-            detail=json.dumps(detail) if detail is not None else None,
-            remote_addr=remote_addr or origin.address,
-            provider=provider or origin.provider, outcome=outcome))
+        """Record an event of the change ``conn``'s transaction makes, once it commits.
+        Address and provider default to the current request's (``audit_origin``)."""
+        conn.info[_AUDIT_EVENTS].append(_event(actor, action, target, detail, remote_addr,
+                                               provider=provider, outcome=outcome))
+
+    async def _record(self, events: Sequence[AuditEvent]) -> None:
+        """To the writer if a server runs one, else into the database now; never raises."""
+        if not events:
+            return
+        sink = self._audit_sink
+        if sink is not None:
+            for audit_event in events:
+                sink(audit_event)
+            return
+        try:
+            await self.write_audit(events)
+        except Exception:  # noqa: BLE001 - the change is made; only its record is lost
+            log.error("could not write the audit event %s (the change itself was made): "
+                      "check that the database is writable",
+                      ", ".join(e.action for e in events), exc_info=True)
 
     async def write_audit(self, events: Sequence[AuditEvent]) -> None:
         """Insert queued events in one transaction."""
@@ -841,6 +882,15 @@ class Store:
             result = await conn.execute(delete(sessions).where(
                 or_(sessions.c.expires_at <= now(), sessions.c.epoch != stale)))
             return int(result.rowcount or 0)
+
+
+def _event(actor: str | None, action: str, target: str | None, detail: Any = None,
+           remote_addr: str | None = None, *, provider: str | None = None,
+           outcome: str = "ok") -> AuditEvent:
+    origin = audit_origin.get()
+    return AuditEvent(action=action, actor=actor, target=target, detail=detail,
+                      remote_addr=remote_addr or origin.address,
+                      provider=provider or origin.provider, outcome=outcome)
 
 
 def _clip(text: str | None, limit: int) -> str | None:

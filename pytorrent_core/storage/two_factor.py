@@ -12,9 +12,17 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from sqlalchemy import delete, func, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from . import schema
 from .store import Store, StoreError, now
+
+
+async def _username(conn: AsyncConnection, user_id: int) -> str:
+    """How the audit log names the user (the user filter matches names, not ids)."""
+    name = await conn.scalar(select(schema.users.c.username)
+                             .where(schema.users.c.id == user_id))
+    return name or str(user_id)
 
 
 @dataclass(frozen=True)
@@ -67,7 +75,8 @@ class TwoFactorStore:
                 {"user_id": user_id, "digest": digest} for digest in digests])
             await conn.execute(update(schema.users).where(schema.users.c.id == user_id)
                                .values(two_factor=True, updated_at=now()))
-            await self.store._audit(conn, actor, "user.2fa.enable", str(user_id))
+            await self.store._audit(conn, actor, "user.2fa.enable",
+                                    await _username(conn, user_id))
         return True
 
     async def use_step(self, user_id: int, step: int) -> bool:
@@ -83,7 +92,7 @@ class TwoFactorStore:
 
     async def use_recovery_code(self, user_id: int, digest: str) -> bool:
         """Spend a recovery code; False if it is unknown or already spent."""
-        async with self.store.engine.begin() as conn:
+        async with self.store._begin() as conn:
             result = await conn.execute(
                 update(schema.recovery_codes)
                 .where(schema.recovery_codes.c.user_id == user_id,
@@ -91,8 +100,27 @@ class TwoFactorStore:
                        schema.recovery_codes.c.used_at.is_(None))
                 .values(used_at=now()))
             if result.rowcount == 1:
-                await self.store._audit(conn, None, "user.2fa.recovery_code", str(user_id))
+                await self.store._audit(conn, None, "user.2fa.recovery_code",
+                                        await _username(conn, user_id))
             return result.rowcount == 1
+
+    async def replace_recovery_codes(self, user_id: int, digests: Iterable[str], *,
+                                     actor: str | None = None) -> bool:
+        """Put new recovery codes in place of all the old ones, spent or not; False if
+        two-factor sign-in is not on."""
+        async with self.store._begin() as conn:
+            confirmed = await conn.scalar(
+                select(schema.user_totp.c.confirmed_at)
+                .where(schema.user_totp.c.user_id == user_id))
+            if confirmed is None:
+                return False
+            await conn.execute(delete(schema.recovery_codes)
+                               .where(schema.recovery_codes.c.user_id == user_id))
+            await conn.execute(schema.recovery_codes.insert(), [
+                {"user_id": user_id, "digest": digest} for digest in digests])
+            await self.store._audit(conn, actor, "user.2fa.new-recovery-codes",
+                                    await _username(conn, user_id))
+        return True
 
     async def recovery_codes_left(self, user_id: int) -> int:
         async with self.store.engine.connect() as conn:
@@ -114,5 +142,6 @@ class TwoFactorStore:
                                .where(schema.recovery_codes.c.user_id == user_id))
             await conn.execute(update(schema.users).where(schema.users.c.id == user_id)
                                .values(two_factor=False, updated_at=now()))
-            await self.store._audit(conn, actor, "user.2fa.reset", str(user_id))
+            await self.store._audit(conn, actor, "user.2fa.reset",
+                                    await _username(conn, user_id))
         return bool(removed.rowcount)

@@ -126,5 +126,22 @@ async def end_of_user(user_id: int, sid: str) -> Any:
     return jsonify(ok=True, ended=[record.sid])
 
 
+@blueprint.post("/api/auth/users/<int:user_id>/sessions/end-all")
+@requires(Need.ADMIN)
+async def end_all_of_user(user_id: int) -> Any:
+    """Every session of the user; an admin's own request keeps its session (sign out for
+    that)."""
+    principal: Principal = g.principal
+    owner = await _user(user_id)
+    services = _services()
+    current = _current_sid()
+    ended = []
+    for record in await services.store.sessions(user_id):
+        if record.sid != current:
+            await end(record, services, actor=principal.username, owner=owner)
+            ended.append(record.sid)
+    return jsonify(ok=True, ended=ended)
+
+
 def register(app: Any) -> None:
     app.register_blueprint(blueprint)

@@ -22,8 +22,8 @@ from quart import (
 )
 
 from ..access.policy import Need, before_password_change, check, requires
-from ..access.throttle import Attempt, LoginThrottle
-from ..models import LoginPage, LogoutAction, Principal, User
+from ..access.throttle import LoginThrottle
+from ..models import LoginPage, LogoutAction, Principal
 from ..passwords import PasswordProblem, hash_password
 from . import two_factor
 from .api_profiles import visible_profiles
@@ -31,6 +31,7 @@ from .inputs import json_object
 from .signin import (
     GENERIC_LOGIN_FAILURE,
     THROTTLED,
+    authenticate,
     current_claim,
     end_session,
     foreign_origin,
@@ -39,27 +40,6 @@ from .signin import (
     safe_next,
     start_session,
 )
-
-
-async def _authenticate(username: str, password: str, *,
-                        kind: str = "auth.sign-in") -> tuple[User | None, Attempt]:
-    """Check credentials unless this client or username is throttled (attempt.refused).
-
-    Every attempt is an audit event of ``kind``: ok, failed or throttled."""
-    state = _state()
-    services = state["services"]
-    throttle: LoginThrottle = state["throttle"]
-    attempt = throttle.begin(g.facts.client, username, shared=g.facts.client_shared)
-    user = None
-    if not attempt.refused:
-        user = await services.plugins.authenticate(username, password, g.facts,
-                                                     services.provider_context)
-        if user is not None:
-            throttle.succeeded(attempt)
-    outcome = "throttled" if attempt.refused else ("ok" if user is not None else "failed")
-    services.audit.record(kind, actor=user.username if user else username.strip()[:128],
-                          provider=state["plugins"].provider, outcome=outcome)
-    return user, attempt
 
 
 def _remember(value: object) -> bool:
@@ -116,7 +96,7 @@ def register(app: Quart) -> None:
         if foreign_origin():
             return "cross-origin login refused", 403
         form = await request.form
-        user, attempt = await _authenticate(form.get("username", ""), form.get("password", ""))
+        user, attempt = await authenticate(form.get("username", ""), form.get("password", ""))
         if attempt.retry_after is not None:
             response = await make_response(await _login_page(
                 error=THROTTLED.format(seconds=attempt.retry_after), status=429))
@@ -142,7 +122,7 @@ def register(app: Quart) -> None:
             return jsonify(error="username is required", field="username"), 400
         if not isinstance(password, str) or not password:
             return jsonify(error="password is required", field="password"), 400
-        user, attempt = await _authenticate(username, password)
+        user, attempt = await authenticate(username, password)
         if attempt.retry_after is not None:
             return jsonify(error=THROTTLED.format(seconds=attempt.retry_after),
                            retry_after=attempt.retry_after), 429, \
@@ -248,8 +228,8 @@ def register(app: Quart) -> None:
         if new == current:
             return jsonify(error="the new password must differ from the current one",
                            field="new_password"), 400
-        user, attempt = await _authenticate(principal.username, current,
-                                            kind="auth.password-check")
+        user, attempt = await authenticate(principal.username, current,
+                                           kind="auth.password-check")
         if attempt.retry_after is not None:
             return jsonify(error=THROTTLED.format(seconds=attempt.retry_after),
                            retry_after=attempt.retry_after), 429, \

@@ -19,6 +19,7 @@ from quart_auth import AuthUser, login_user, logout_user
 
 from ..access import agents, session_ids
 from ..access.origin import request_origin
+from ..access.throttle import Attempt, LoginThrottle
 from ..models import Principal, User
 from .api_users import user_fields
 from .sessions import SESSION_COOKIE
@@ -92,6 +93,27 @@ async def start_session(user: User, *, remember: bool = False) -> None:
     await state["services"].store.record_session(
         claim.sid, user, expires_at=datetime.now(UTC) + lifetime, address=g.facts.client,
         agent=agents.summary(g.facts.headers.get("user-agent")), remember=remember)
+
+
+async def authenticate(username: str, password: str, *,
+                       kind: str = "auth.sign-in") -> tuple[User | None, Attempt]:
+    """Check credentials unless this client or username is throttled (attempt.refused).
+
+    Every attempt is an audit event of ``kind``: ok, failed or throttled."""
+    state = _state()
+    services = state["services"]
+    throttle: LoginThrottle = state["throttle"]
+    attempt = throttle.begin(g.facts.client, username, shared=g.facts.client_shared)
+    user = None
+    if not attempt.refused:
+        user = await services.plugins.authenticate(username, password, g.facts,
+                                                     services.provider_context)
+        if user is not None:
+            throttle.succeeded(attempt)
+    outcome = "throttled" if attempt.refused else ("ok" if user is not None else "failed")
+    services.audit.record(kind, actor=user.username if user else username.strip()[:128],
+                          provider=state["plugins"].provider, outcome=outcome)
+    return user, attempt
 
 
 def current_claim() -> session_ids.SessionClaim | None:

@@ -35,7 +35,8 @@ from ..services import Services
 from ..storage import StoreError
 from ..storage.two_factor import TwoFactorStore
 from .inputs import json_object
-from .signin import foreign_origin, principal_json, safe_next, start_session
+from .signin import THROTTLED as THROTTLED_PASSWORD
+from .signin import authenticate, foreign_origin, principal_json, safe_next, start_session
 
 blueprint = Blueprint("two_factor", __name__)
 
@@ -345,6 +346,54 @@ async def disable() -> Any:
         raise StoreError("that code does not match", "code")
     await _store().reset(principal.user_id, actor=principal.username)
     return jsonify(ok=True)
+
+
+@blueprint.post("/api/auth/2fa/recovery-codes")
+@requires(Need.USER)
+async def new_recovery_codes() -> Any:
+    """Ten new recovery codes in place of the old ones (a lost or used-up list), shown
+    once. Confirmed with the password or a current code from the app: a session left
+    open must not be enough to take over the second factor."""
+    principal: Principal = g.principal
+    _own(principal)
+    store = _store()
+    enrolment = await store.enrolment(principal.user_id)
+    if enrolment is None or not enrolment.confirmed:
+        raise StoreError("two-factor sign-in is off: recovery codes come with turning it on",
+                         "two_factor", 409)
+    data = await json_object("a JSON object with password, or code")
+    password, code = data.get("password"), data.get("code")
+    if isinstance(password, str) and password:
+        user, attempt = await authenticate(principal.username, password,
+                                           kind="auth.password-check")
+        if attempt.retry_after is not None:
+            return jsonify(error=THROTTLED_PASSWORD.format(seconds=attempt.retry_after),
+                           retry_after=attempt.retry_after), 429, \
+                {"Retry-After": str(attempt.retry_after)}
+        if user is None or user.id != principal.user_id:
+            raise StoreError("the password is wrong", "password", 403)
+    elif isinstance(code, str) and code.strip():
+        if not twofactor.is_totp(twofactor.clean(code)):
+            raise StoreError("code must be the six digits your authenticator app shows now "
+                             "(a recovery code cannot renew the others)", "code")
+        wait = await _verify(principal.user, code)
+        if wait:
+            return jsonify(error=THROTTLED.format(seconds=wait), retry_after=wait), 429, \
+                {"Retry-After": str(wait)}
+        if wait is not None:
+            raise StoreError("that code does not match; type the current one", "code", 403)
+    else:
+        raise StoreError("confirm with your password or a current code from your "
+                         "authenticator app", "password")
+    codes = twofactor.new_recovery_codes()
+    if not await store.replace_recovery_codes(
+            principal.user_id, [twofactor.recovery_digest(enrolment.salt, c) for c in codes],
+            actor=principal.username):
+        raise StoreError("two-factor sign-in is off: recovery codes come with turning it on",
+                         "two_factor", 409)
+    return jsonify(ok=True, recovery_codes=codes,
+                   note="store these recovery codes now: the old ones no longer work, and "
+                        "these are shown only this time")
 
 
 @blueprint.post("/api/auth/users/<int:user_id>/2fa/reset")

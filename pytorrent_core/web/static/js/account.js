@@ -1,7 +1,8 @@
 // Account page: change one's own password (the one-time password first of all),
 // two-factor sign-in (enrol with a QR code or the typed key, recovery codes shown
-// once, turn off), one's own sign-in sessions (list, sign one or all others out),
-// and one's own API tokens: list, create (shown once, with a copy button), revoke.
+// once, new recovery codes, turn off), one's own sign-in sessions (list, sign one or
+// all others out), and one's own API tokens: list, create (shown once, with a copy
+// button), revoke.
 import { api, appUrl } from "./api.js";
 import { clearErrors, confirmDialog, el, showError, when } from "./dom.js";
 import { toast } from "./toast.js";
@@ -59,8 +60,9 @@ async function loadSessions() {
       action.addEventListener("click", () => endSession(session));
     }
     return el("tr", { "data-session-id": session.id, "data-current": String(session.current) },
-      el("td", {}, ...device), el("td", {}, session.address || "—"),
-      el("td", {}, when(session.created_at)), el("td", {}, when(session.last_seen_at)),
+      el("td", {}, ...device), el("td", { "data-label": "Address" }, session.address || "—"),
+      el("td", { "data-label": "Signed in" }, when(session.created_at)),
+      el("td", { "data-label": "Last seen" }, when(session.last_seen_at)),
       el("td", { className: "row-actions" }, action));
   }));
 }
@@ -247,11 +249,39 @@ if (confirmForm) {
     document.getElementById("two-factor-enrol").hidden = true;
     document.getElementById("two-factor-state").textContent =
       "On: signing in asks for a code from your authenticator app after the password.";
-    document.getElementById("recovery-codes").replaceChildren(
-      ...done.recovery_codes.map((recovery) => el("li", {}, el("code", {}, recovery))));
-    document.getElementById("two-factor-codes").hidden = false;
+    showRecoveryCodes(done.recovery_codes);
     twoFactor.dataset.enabled = "true";
     toast("Two-factor sign-in is on.");
+  });
+}
+
+function showRecoveryCodes(codes) {
+  document.getElementById("recovery-codes").replaceChildren(
+    ...codes.map((recovery) => el("li", {}, el("code", {}, recovery))));
+  document.getElementById("two-factor-codes").hidden = false;
+}
+
+// Passwords have at least eight characters: six digits can only be a code from the app.
+const renewForm = document.getElementById("recovery-renew");
+if (renewForm) {
+  renewForm.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    clearErrors(renewForm);
+    const proof = String(new FormData(renewForm).get("proof") || "");
+    const json = /^\s*\d{3}\s?\d{3}\s*$/.test(proof) ? { code: proof } : { password: proof };
+    let done;
+    try {
+      done = await api("/api/auth/2fa/recovery-codes", { method: "POST", json });
+    } catch (error) {
+      if (!showError(renewForm, error)) toast(error.message, { error: true });
+      return;
+    }
+    renewForm.reset();
+    showRecoveryCodes(done.recovery_codes);
+    document.getElementById("recovery-codes-replaced").hidden = false;
+    document.getElementById("recovery-codes-left").textContent = String(done.recovery_codes.length);
+    document.getElementById("two-factor-continue").focus();
+    toast("New recovery codes made; the old ones no longer work.");
   });
 }
 

@@ -1,8 +1,8 @@
-// Admin pages (users, profiles, API tokens, audit log). The server renders the shells and
-// refuses non-admins; this module fills them from the same REST APIs the
-// `pytorrent` command and scripts use. API errors appear beside the field they
+// Admin pages (users, one user's sessions, profiles, API tokens, audit log). The server
+// renders the shells and refuses non-admins; this module fills them from the same REST
+// APIs the `pytorrent` command and scripts use. API errors appear beside the field they
 // name, successes as toasts.
-import { api, profilePath } from "./api.js";
+import { api, appUrl, profilePath } from "./api.js";
 import { clearErrors, confirmDialog, el, promptDialog, showError, when } from "./dom.js";
 import { toast } from "./toast.js";
 
@@ -97,7 +97,8 @@ class UsersPage {
       active.addEventListener("change", () => this.update(user, { active: active.checked },
         (u) => `${u.username} ${u.active ? "activated" : "deactivated"}.`));
 
-      const buttons = [];
+      const buttons = [el("a", { className: "button", href: appUrl(`/admin/users/${user.id}`),
+        "data-do": "sessions", "aria-label": `Sessions of ${user.username}` }, "Sessions")];
       if (!external) {
         const reset = el("button", { type: "button", "data-do": "reset-password" }, "Reset password…");
         reset.addEventListener("click", () => this.resetPassword(user));
@@ -184,6 +185,83 @@ class UsersPage {
         (u) => `${u.username}: ${column.name} is now ${select.value}.`);
     });
     return select;
+  }
+}
+
+// ------------------------------------------------------------------ one user
+
+class UserPage {
+  constructor() {
+    const card = document.getElementById("admin-user");
+    this.userId = Number(card.dataset.userId);
+    this.username = card.dataset.username;
+    this.table = document.querySelector("#user-sessions tbody");
+    this.endAll = document.getElementById("end-all-sessions");
+    this.endAll.addEventListener("click", () => this.signOutAll());
+    this.load();
+  }
+
+  get path() {
+    return `/api/auth/users/${this.userId}/sessions`;
+  }
+
+  async load() {
+    let sessions;
+    try {
+      ({ sessions } = await api(this.path));
+    } catch (error) {
+      fail(`Could not load the sessions of ${this.username}`)(error);
+      return;
+    }
+    this.endAll.disabled = !sessions.some((session) => !session.current);
+    if (!sessions.length) {
+      this.table.replaceChildren(el("tr", {}, el("td", { colspan: "6", className: "empty" },
+        "No sessions: not signed in anywhere.")));
+      return;
+    }
+    this.table.replaceChildren(...sessions.map((session) => {
+      const device = [session.agent || "unknown client"];
+      if (session.remember) device.push(" ", el("span", { className: "tag" }, "remembered"));
+      if (session.current) device.push(" ", el("span", { className: "tag" }, "this one"));
+      let action = "";
+      if (!session.current) {
+        action = el("button", { type: "button", className: "danger", "data-do": "end-session",
+          "aria-label": `Sign out ${session.agent || "session"} from ${session.address || "unknown address"}` },
+        "Sign out");
+        action.addEventListener("click", () => this.signOut(session));
+      }
+      return el("tr", { "data-session-id": session.id, "data-current": String(session.current) },
+        el("td", {}, ...device), el("td", { "data-label": "Address" }, session.address || "—"),
+        el("td", { "data-label": "Signed in" }, when(session.created_at)),
+        el("td", { "data-label": "Last seen" }, when(session.last_seen_at)),
+        el("td", { "data-label": "Expires" }, when(session.expires_at)),
+        el("td", { className: "row-actions" }, action));
+    }));
+  }
+
+  async signOut(session) {
+    if (!await confirmDialog(`Sign this session of ${this.username} out?`,
+      `${session.agent || "The device"} at ${session.address || "an unknown address"} will have to sign in again.`,
+      "Sign out")) return;
+    try {
+      await api(`${this.path}/${encodeURIComponent(session.id)}`, { method: "DELETE" });
+      toast(`Signed out a session of ${this.username}.`);
+    } catch (error) {
+      fail("Could not sign the session out")(error);
+    }
+    this.load();
+  }
+
+  async signOutAll() {
+    if (!await confirmDialog(`Sign out every session of ${this.username}?`,
+      "Every browser signed in as them will have to sign in again.", "Sign out")) return;
+    try {
+      const { ended } = await api(`${this.path}/end-all`, { method: "POST", json: {} });
+      toast(`Signed out ${ended.length} session${ended.length === 1 ? "" : "s"} of ${this.username}.`);
+    } catch (error) {
+      fail("Could not sign the sessions out")(error);
+    }
+    this.load();
   }
 }
 
@@ -395,7 +473,8 @@ class AuditPage {
       return;
     }
     const rows = reply.events.map((event) => el("tr", { "data-event-id": String(event.id), "data-kind": event.kind },
-      el("td", {}, when(event.at)), el("td", {}, el("code", {}, event.kind)),
+      el("td", { className: "nowrap" }, when(event.at)),
+      el("td", { className: "nowrap" }, el("code", {}, event.kind)),
       el("td", {}, el("span", { className: "state-tag", "data-state": event.outcome }, event.outcome)),
       el("td", {}, event.actor || "—"), el("td", {}, event.address || "—"),
       el("td", {}, event.provider || "—"), el("td", {}, event.target || "—"),
@@ -408,6 +487,7 @@ class AuditPage {
   }
 }
 
-const PAGES = { users: UsersPage, profiles: ProfilesPage, tokens: TokensPage, audit: AuditPage };
+const PAGES = { users: UsersPage, user: UserPage, profiles: ProfilesPage, tokens: TokensPage,
+  audit: AuditPage };
 const Page = PAGES[root.dataset.section];
 if (Page) window.pytorrentAdmin = new Page();
