@@ -18,6 +18,7 @@ from .config import (
     parse_header_name,
     parse_int,
     parse_list,
+    parse_optional_header_name,
     parse_optional_str,
     parse_str,
 )
@@ -82,6 +83,7 @@ __all__ = [
     "parse_header_name",
     "parse_int",
     "parse_list",
+    "parse_optional_header_name",
     "parse_optional_str",
     "parse_str",
     "password_needs_rehash",

@@ -61,6 +61,7 @@ class Resolver:
         # The headers the provider declares it reads; the username's first.
         self.identity_headers = info.headers
         self.user_header = info.user_header
+        self.identity_fields = info.identity_fields
         secret = self.settings.auth_proxy_secret
         self.proxy_secret = secret.encode() if secret else None
         self.secret_header = self.settings.auth_proxy_secret_header
@@ -231,7 +232,11 @@ class Resolver:
         if not provisioning.follows_config(user):
             return False
         grants = await self.cache.permissions(user.id)
-        return not provisioning.in_sync(user, grants, identity, self.settings)
+        profile_ids = ({profile.name: profile.id for profile in await self.cache.profiles()}
+                       if self.settings.auth_group_permissions else {})
+        return not provisioning.in_sync(user, grants, identity, self.settings,
+                                        profile_ids=profile_ids,
+                                        fields=self.identity_fields)
 
     async def _by_session(self, facts: RequestFacts) -> Resolution:
         cookie = facts.cookies.get(self.session_cookie)
