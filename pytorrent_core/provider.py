@@ -23,6 +23,7 @@ from .config import (
     parse_str,
 )
 from .context import ProviderContext
+from .credentials import check_password
 from .hookspecs import hookimpl
 from .models import (
     Identity,
@@ -71,6 +72,7 @@ __all__ = [
     "StoreError",
     "User",
     "ValueProblem",
+    "check_password",
     "clean_groups",
     "clean_text",
     "clean_username",

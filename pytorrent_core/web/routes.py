@@ -22,8 +22,8 @@ from quart import (
 )
 
 from ..access.policy import Need, before_password_change, check, requires
-from ..access.throttle import Attempt, LoginThrottle
-from ..models import LoginPage, LogoutAction, Principal, User
+from ..access.throttle import LoginThrottle
+from ..models import LoginPage, LogoutAction, Principal
 from ..passwords import PasswordProblem, hash_password
 from . import two_factor
 from .api_profiles import visible_profiles
@@ -31,6 +31,7 @@ from .inputs import json_object
 from .signin import (
     GENERIC_LOGIN_FAILURE,
     THROTTLED,
+    authenticate,
     current_claim,
     end_session,
     foreign_origin,
@@ -38,32 +39,8 @@ from .signin import (
     principal_json,
     safe_next,
     start_session,
+    wants_remember,
 )
-
-
-async def _authenticate(username: str, password: str, *,
-                        kind: str = "auth.sign-in") -> tuple[User | None, Attempt]:
-    """Check credentials unless this client or username is throttled (attempt.refused).
-
-    Every attempt is an audit event of ``kind``: ok, failed or throttled."""
-    state = _state()
-    services = state["services"]
-    throttle: LoginThrottle = state["throttle"]
-    attempt = throttle.begin(g.facts.client, username, shared=g.facts.client_shared)
-    user = None
-    if not attempt.refused:
-        user = await services.plugins.authenticate(username, password, g.facts,
-                                                     services.provider_context)
-        if user is not None:
-            throttle.succeeded(attempt)
-    outcome = "throttled" if attempt.refused else ("ok" if user is not None else "failed")
-    services.audit.record(kind, actor=user.username if user else username.strip()[:128],
-                          provider=state["plugins"].provider, outcome=outcome)
-    return user, attempt
-
-
-def _remember(value: object) -> bool:
-    return value is True or (isinstance(value, str) and value.lower() in ("on", "true", "1"))
 
 
 def _state() -> dict[str, Any]:
@@ -116,7 +93,7 @@ def register(app: Quart) -> None:
         if foreign_origin():
             return "cross-origin login refused", 403
         form = await request.form
-        user, attempt = await _authenticate(form.get("username", ""), form.get("password", ""))
+        user, attempt = await authenticate(form.get("username", ""), form.get("password", ""))
         if attempt.retry_after is not None:
             response = await make_response(await _login_page(
                 error=THROTTLED.format(seconds=attempt.retry_after), status=429))
@@ -125,7 +102,7 @@ def register(app: Quart) -> None:
         if user is None:
             return await _login_page(error=GENERIC_LOGIN_FAILURE, status=401)
         next_url = safe_next(form.get("next") or request.args.get("next"))
-        remember = _remember(form.get("remember"))
+        remember = wants_remember(form.get("remember"))
         if user.two_factor:
             return await two_factor.ask_for_code(user, next_url, api=False, remember=remember)
         await start_session(user, remember=remember)
@@ -142,14 +119,14 @@ def register(app: Quart) -> None:
             return jsonify(error="username is required", field="username"), 400
         if not isinstance(password, str) or not password:
             return jsonify(error="password is required", field="password"), 400
-        user, attempt = await _authenticate(username, password)
+        user, attempt = await authenticate(username, password)
         if attempt.retry_after is not None:
             return jsonify(error=THROTTLED.format(seconds=attempt.retry_after),
                            retry_after=attempt.retry_after), 429, \
                 {"Retry-After": str(attempt.retry_after)}
         if user is None:
             return jsonify(error=GENERIC_LOGIN_FAILURE), 401
-        remember = _remember(data.get("remember"))
+        remember = wants_remember(data.get("remember"))
         if user.two_factor:
             return await two_factor.ask_for_code(user, "/", api=True, remember=remember)
         await start_session(user, remember=remember)
@@ -160,8 +137,11 @@ def register(app: Quart) -> None:
     async def _logout_action() -> LogoutAction:
         state = _state()
         resolution = await state["resolve_request"]()
-        return await state["services"].plugins.logout(resolution.principal, g.facts,
-                                                      state["settings"])
+        principal = resolution.principal
+        if state["resolver"].external and principal is not None and principal.via == "session":
+            # A break-glass session is pyTorrent's own, whatever the provider says.
+            return LogoutAction(clear_session=True, redirect_to="/login/local")
+        return await state["services"].plugins.logout(principal, g.facts, state["settings"])
 
     @app.get("/logout")
     @requires(Need.PUBLIC)
@@ -248,8 +228,9 @@ def register(app: Quart) -> None:
         if new == current:
             return jsonify(error="the new password must differ from the current one",
                            field="new_password"), 400
-        user, attempt = await _authenticate(principal.username, current,
-                                            kind="auth.password-check")
+        user, attempt = await authenticate(principal.username, current,
+                                           kind="auth.password-check",
+                                           break_glass=_state()["resolver"].external)
         if attempt.retry_after is not None:
             return jsonify(error=THROTTLED.format(seconds=attempt.retry_after),
                            retry_after=attempt.retry_after), 429, \
@@ -267,5 +248,5 @@ def register(app: Quart) -> None:
 
 
 def _can_change_password(principal: Principal) -> bool:
-    return (principal.via == "session" and principal.user.has_password
-            and not _state()["resolver"].external)
+    # A session comes only from a pyTorrent password: the local form or break glass.
+    return principal.via == "session" and principal.user.has_password
