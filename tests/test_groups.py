@@ -9,6 +9,8 @@ keep what an admin set.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -16,7 +18,7 @@ import pytest
 
 from pytorrent_core import groups
 from pytorrent_core.config import ConfigError
-from pytorrent_core.testing import load_for_test, running_app
+from pytorrent_core.testing import environment, load_for_test, running_app
 from pytorrent_core.web.app import PyTorrentApp
 
 TINYAUTH = {"PYTORRENT_AUTH_PROVIDER": "tinyauth", "PYTORRENT_AUTH_PROXY_AUTO_CREATE": "true"}
@@ -113,6 +115,18 @@ def test_proxy_groups_header_is_declared_for_bypass_and_doctor(tmp_path: Path) -
     bare, plugins = load_for_test(tmp_path, {"PYTORRENT_AUTH_PROVIDER": "proxy"})
     assert plugins.provider_info(bare).headers == ("Remote-User",)
     assert plugins.provider_info(bare).identity_fields == ()
+
+
+async def test_a_request_carrying_the_proxy_groups_header_is_never_bypassed(
+        tmp_path: Path) -> None:
+    async with running_app(tmp_path, {**PROXY, "PYTORRENT_AUTH_BYPASS_HOSTS": "10.11.1.11"}
+                           ) as app:
+        client = app.quart.test_client()
+        plain = await client.get("/api/auth/me", headers={"Host": "10.11.1.11"})
+        assert (await plain.get_json())["user"]["via"] == "bypass"
+        grouped = await client.get("/api/auth/me", headers={"Host": "10.11.1.11",
+                                                             "X-Groups": "ops"})
+        assert grouped.status_code == 401
 
 
 def test_proxy_groups_header_must_be_a_header_name(tmp_path: Path) -> None:
@@ -264,3 +278,32 @@ async def test_group_changes_are_in_the_audit_log(tmp_path: Path) -> None:
         events = await app.services.store.audit_events(user="ivy")
         kinds = {(event["action"], event["actor"]) for event in events}
         assert ("user.role", "provider:tinyauth") in kinds
+
+
+# ------------------------------------------------------------ auth doctor
+
+
+def doctor(tmp_path: Path, env: dict[str, str]) -> list[str]:
+    result = subprocess.run([sys.executable, "-m", "pytorrent.cli", "auth", "doctor"],
+                            env=environment(tmp_path, env), capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout.splitlines()
+
+
+def test_doctor_prints_the_mapping(tmp_path: Path) -> None:
+    lines = doctor(tmp_path, {**TINYAUTH, **MAPPING})
+    assert ("ok    groups: members of 'ops', 'pytorrent-admins' become admins "
+            "(PYTORRENT_AUTH_ADMIN_GROUPS)") in lines
+    assert ("ok    groups: members of 'viewers' get every profile: ro "
+            "(PYTORRENT_AUTH_GROUP_PERMISSIONS)") in lines
+    assert not any(line.startswith("WARN") and "groups" in line for line in lines)
+
+
+def test_doctor_warns_when_the_provider_sends_no_groups(tmp_path: Path) -> None:
+    bare_proxy = {"PYTORRENT_AUTH_PROVIDER": "proxy", **MAPPING}
+    assert any(line.startswith("WARN") and "the proxy provider sends no groups" in line
+               and "PYTORRENT_AUTH_PROXY_GROUPS_HEADER" in line
+               for line in doctor(tmp_path, bare_proxy))
+    assert any(line.startswith("WARN") and "do nothing with the local provider" in line
+               for line in doctor(tmp_path, MAPPING))
