@@ -385,8 +385,10 @@ CORE_SETTINGS: tuple[Setting, ...] = (
             parse_group_permissions, "Profile access by group: group -> profile name (* for "
             "every profile) -> none | ro | full (rw = full). A user gets the highest level "
             "any of their groups or auth.proxy_auto_create_permission gives; checked at "
-            "each sign-in of a passwordless external user. In the environment: the same as "
-            "a JSON object.", example=_GROUP_PERMISSIONS_EXAMPLE, table=True),
+            "each sign-in of a passwordless external user. In this file also written as a "
+            "[auth.group_permissions] table; in the environment a JSON object of the same "
+            "shape, for example {\"media\":{\"nas\":\"full\",\"seedbox\":\"ro\"}}.",
+            example=_GROUP_PERMISSIONS_EXAMPLE, table=True),
     Setting("auth.break_glass_users", "PYTORRENT_AUTH_BREAK_GLASS_USERS", (),
             parse_list(parse_username_entry), "Local users who may sign in with their "
             "pyTorrent password at /login/local while an external provider is active, "
