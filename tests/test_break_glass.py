@@ -102,9 +102,12 @@ async def test_a_named_user_signs_in_and_gets_a_normal_session(app_on: PyTorrent
     assert (event["actor"], event["provider"], event["outcome"]) == ("admin", "break-glass", "ok")
 
 
-async def test_an_unnamed_user_fails_like_a_wrong_password(app_on: PyTorrentApp) -> None:
+async def test_an_unnamed_user_fails_like_a_wrong_password(
+        app_on: PyTorrentApp, caplog: pytest.LogCaptureFixture) -> None:
     async with client_for(app_on) as client:
-        unnamed = await sign_in(client, "bob", BOB_PASSWORD)
+        with caplog.at_level(logging.INFO):
+            unnamed = await sign_in(client, "bob", BOB_PASSWORD)
+        assert "'bob' signed in" not in caplog.text  # checked as an unknown user
         wrong = await sign_in(client, "admin", "not-the-Pass-1")
         unknown = await sign_in(client, "nobody", "not-the-Pass-1")
         for reply in (unnamed, wrong, unknown):
