@@ -17,7 +17,7 @@ from support.forward_auth import Account, ForwardAuth
 from support.nginx import NginxProcess, run_nginx
 from test_nginx_e2e import ENV, tinyauth_vhost
 
-from pytorrent_core.testing import ServerProcess
+from pytorrent_core.testing import ServerProcess, socketio_client
 
 pytestmark = pytest.mark.nginx
 
@@ -122,3 +122,17 @@ def test_break_glass_gets_the_owner_in_while_the_provider_is_down(stack: Stack) 
         assert (user["username"], user["via"], user["admin"]) == ("admin", "session", True)
         assert client.post("/logout").headers["location"] == "/login/local"
         assert client.get("/api/auth/me").status_code == 401
+
+
+async def test_a_break_glass_session_also_opens_socket_io(stack: Stack) -> None:
+    base = stack.app.url
+    async with httpx.AsyncClient(base_url=base, headers={"Origin": base}) as client:
+        signed = await client.post("/login/local", data={"username": "admin",
+                                                          "password": ADMIN_PASSWORD})
+        assert signed.status_code == 302
+        cookie = "; ".join(f"{name}={value}" for name, value in client.cookies.items())
+    async with socketio_client() as socket:
+        await socket.connect(base, headers={"Cookie": cookie}, transports=["websocket"],
+                             wait_timeout=10)
+        assert await socket.call("whoami", timeout=10) == {
+            "username": "admin", "role": "admin", "via": "session"}
