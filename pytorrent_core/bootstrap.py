@@ -14,6 +14,7 @@ from pathlib import Path
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from . import groups
 from .access.audit import AuditLog
 from .access.cache import AuthCache
 from .config import (
@@ -141,8 +142,31 @@ async def preflight(settings: Settings, plugins: AuthPlugins) -> None:
                           "choose a writable location") from None
     try:
         await check_bypass_user(services)
+        for message in await group_profile_problems(settings, services.store):
+            log.warning("%s", message)
     finally:
         await services.store.close()
+
+
+async def group_profile_problems(settings: Settings, store: Store) -> list[str]:
+    """auth.group_permissions naming profiles that do not exist: legal, but giving nothing."""
+    if not settings.auth_enable or not settings.auth_group_permissions:
+        return []
+    names = [profile.name for profile in await store.list_profiles()]
+    return [f"auth.group_permissions (PYTORRENT_AUTH_GROUP_PERMISSIONS): {pair} names no "
+            "profile, so it gives nothing; correct the name or create that profile"
+            for pair in groups.unknown_profiles(settings, names)]
+
+
+def break_glass_warning(settings: Settings, plugins: AuthPlugins) -> str | None:
+    """Why break-glass sign-in is on, or ``None`` when it is off."""
+    if not settings.auth_enable or not settings.auth_break_glass_users \
+            or not plugins.provider_info(settings).external:
+        return None
+    return (f"break-glass sign-in is on (PYTORRENT_AUTH_BREAK_GLASS_USERS="
+            f"{','.join(settings.auth_break_glass_users)}): /login/local takes the pyTorrent "
+            f"passwords of those users beside the {plugins.provider} provider. Empty the "
+            "setting once the provider works again")
 
 
 def command_name() -> str:
@@ -243,6 +267,9 @@ def warn_if_open(settings: Settings, host: str, plugins: AuthPlugins | None = No
     private = open_to_private_networks(settings, plugins) if plugins is not None else None
     if private:
         log.warning("%s; see `pytorrent auth doctor`.", private)
+    break_glass = break_glass_warning(settings, plugins) if plugins is not None else None
+    if break_glass:
+        log.warning("%s.", break_glass)
     if "*" in settings.server_allowed_hosts:
         log.warning(
             "server.allowed_hosts (PYTORRENT_ALLOWED_HOSTS) is *: pyTorrent answers to any "

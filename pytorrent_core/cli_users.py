@@ -65,11 +65,17 @@ def _new_password(given: str | None) -> str:
     return given
 
 
-def _warn_if_external(services: Services) -> None:
+def _warn_if_external(services: Services, user: User) -> None:
     info = services.plugins.provider_info(services.settings)
-    if info.external:
+    if not info.external:
+        return
+    if user.username in services.settings.auth_break_glass_users:
         click.echo(f"note: the active provider ({services.plugins.provider}) is external; "
-                   "this password is used only with the local provider", err=True)
+                   "this password works at /login/local (PYTORRENT_AUTH_BREAK_GLASS_USERS) "
+                   "and with the local provider", err=True)
+        return
+    click.echo(f"note: the active provider ({services.plugins.provider}) is external; "
+               "this password is used only with the local provider", err=True)
 
 
 def _describe(user: User) -> dict[str, Any]:
@@ -95,7 +101,7 @@ def register(main: click.Group) -> None:
         async def work(services: Services) -> User:
             user = await _existing(services, username)
             new = _new_password(password)
-            _warn_if_external(services)
+            _warn_if_external(services, user)
             return await services.store.update_user(user.id, password_hash=hash_password(new),
                                                     actor=ACTOR)
 

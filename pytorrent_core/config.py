@@ -22,6 +22,9 @@ from typing import Any
 
 import platformdirs
 
+from .usernames import normalise as normalise_username
+from .usernames import username_problem
+
 APP_NAME = "pytorrent"
 ENV_PREFIX = "PYTORRENT_"
 CONFIG_ENV = "PYTORRENT_CONFIG"
@@ -173,6 +176,64 @@ def parse_proxy_secret(value: Any) -> str | None:
     return text
 
 
+EVERY_PROFILE = "*"
+_GROUP_PERMISSIONS_EXAMPLE = '{"media": {"nas": "full", "seedbox": "ro"}}'
+
+
+def parse_group_permissions(value: Any) -> dict[str, dict[str, str]]:
+    """Group -> profile name (``*``: every profile) -> level.
+
+    A TOML table in the file; the same shape as a JSON object in the environment,
+    because group and profile names may hold any of the characters a shorter
+    syntax would need as separators.
+    """
+    if isinstance(value, str):
+        if not value.strip():
+            return {}
+        try:
+            value = json.loads(value)
+        except ValueError:
+            raise ValueProblem(f"expected a JSON object such as {_GROUP_PERMISSIONS_EXAMPLE}"
+                               ) from None
+    if not isinstance(value, Mapping):
+        raise ValueProblem(f"expected a table of group = {{ profile = level }}, for example "
+                           f"{_GROUP_PERMISSIONS_EXAMPLE}")
+    table: dict[str, dict[str, str]] = {}
+    for group, grants in value.items():
+        name = group.strip() if isinstance(group, str) else ""
+        if not name:
+            raise ValueProblem("a group name is empty; write the group exactly as the "
+                               "provider sends it")
+        if not isinstance(grants, Mapping):
+            raise ValueProblem(f"group {name!r}: expected a table of profile = level, for "
+                               'example { "nas" = "full" }')
+        levels: dict[str, str] = {}
+        for profile, level in grants.items():
+            profile_name = profile.strip() if isinstance(profile, str) else ""
+            if not profile_name:
+                raise ValueProblem(f"group {name!r}: a profile name is empty; write a "
+                                   f"profile's name, or {EVERY_PROFILE} for every profile")
+            try:
+                levels[profile_name] = _LEVELS(level)
+            except ValueProblem as problem:
+                raise ValueProblem(f"group {name!r}, profile {profile_name!r}: {problem}"
+                                   ) from None
+        table[name] = levels
+    return table
+
+
+def parse_optional_header_name(value: Any) -> str | None:
+    return parse_header_name(value) if parse_str(value) else None
+
+
+def parse_username_entry(value: str) -> str:
+    name = normalise_username(value)
+    problem = username_problem(name)
+    if problem:
+        raise ValueProblem(f"{value!r} is not a username: it {problem}")
+    return name
+
+
 def parse_provider_name(value: Any) -> str:
     text = parse_str(value).lower()
     if not text or not all(ch.isalnum() or ch in "-_" for ch in text):
@@ -216,6 +277,8 @@ class Setting:
     doc: str
     secret: bool = False
     example: str | None = None
+    # The value is a whole TOML table ([section.leaf]), not split into keys.
+    table: bool = False
 
     @property
     def name(self) -> str:
@@ -313,6 +376,24 @@ CORE_SETTINGS: tuple[Setting, ...] = (
     Setting("auth.require_2fa_admins", "PYTORRENT_AUTH_REQUIRE_2FA_ADMINS", False, parse_bool,
             "Admins who sign in with a pyTorrent password must set up two-factor sign-in "
             "(TOTP) before anything else; the account page walks them through it."),
+    Setting("auth.admin_groups", "PYTORRENT_AUTH_ADMIN_GROUPS", (), parse_list(),
+            "Groups whose members are admins, for every provider that sends groups (tinyauth's "
+            "Remote-Groups, proxy with auth.proxy.groups_header, OpenID Connect's groups "
+            "claim). Checked at each sign-in of a passwordless external user: leaving the "
+            "group takes admin away.", example="pytorrent-admins"),
+    Setting("auth.group_permissions", "PYTORRENT_AUTH_GROUP_PERMISSIONS", {},
+            parse_group_permissions, "Profile access by group: group -> profile name (* for "
+            "every profile) -> none | ro | full (rw = full). A user gets the highest level "
+            "any of their groups or auth.proxy_auto_create_permission gives; checked at "
+            "each sign-in of a passwordless external user. In this file also written as a "
+            "[auth.group_permissions] table; in the environment a JSON object of the same "
+            "shape, for example {\"media\":{\"nas\":\"full\",\"seedbox\":\"ro\"}}.",
+            example=_GROUP_PERMISSIONS_EXAMPLE, table=True),
+    Setting("auth.break_glass_users", "PYTORRENT_AUTH_BREAK_GLASS_USERS", (),
+            parse_list(parse_username_entry), "Local users who may sign in with their "
+            "pyTorrent password at /login/local while an external provider is active, "
+            "for when that provider is down. Default: none, and /login/local does not exist. "
+            "Leave it empty unless you need it.", example="admin"),
     Setting("session.cookie_secure", "PYTORRENT_SESSION_COOKIE_SECURE", False, parse_bool,
             "Send the session cookie only over HTTPS (set true behind an HTTPS proxy)."),
     Setting("session.lifetime_hours", "PYTORRENT_SESSION_LIFETIME_HOURS", 24 * 7,
@@ -491,11 +572,25 @@ def _flatten(table: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
 
 @dataclass
 class RawConfig:
-    """The unparsed layers, kept so plugin settings can be parsed later."""
+    """The unparsed layers, kept so plugin settings can be parsed later.
+
+    ``file_values`` is the file flattened to dotted keys; ``file_tree`` the file as
+    read, for settings whose value is a whole table.
+    """
 
     file_values: dict[str, Any]
     environ: Mapping[str, str]
     path: Path | None
+    file_tree: Mapping[str, Any] = field(default_factory=dict)
+
+    def table(self, key: str) -> tuple[bool, Any]:
+        """(found, value) of dotted ``key`` in the file, a table left whole."""
+        node: Any = self.file_tree
+        for part in key.split("."):
+            if not isinstance(node, Mapping) or part not in node:
+                return False, None
+            node = node[part]
+        return True, node
 
 
 def read_raw(config_path: str | os.PathLike[str] | None = None,
@@ -504,7 +599,7 @@ def read_raw(config_path: str | os.PathLike[str] | None = None,
     path, must_exist = find_config_file(config_path, environ)
     data = read_config_file(path, must_exist)
     exists = bool(data) or (path is not None and path.is_file())
-    return RawConfig(_flatten(data), environ, path if exists else None)
+    return RawConfig(_flatten(data), environ, path if exists else None, data)
 
 
 def _show(value: Any) -> str:
@@ -528,6 +623,9 @@ def _parse_one(setting: Setting, raw: RawConfig) -> tuple[Any, Source]:
     if setting.env in raw.environ:
         source = Source("environment", setting.env)
         value: Any = raw.environ[setting.env]
+    elif setting.table and raw.table(setting.key)[0]:
+        source = Source("file", f"{raw.path} [{setting.key}]")
+        value = raw.table(setting.key)[1]
     elif setting.key in raw.file_values:
         source = Source("file", f"{raw.path} [{setting.key}]")
         value = raw.file_values[setting.key]
@@ -558,8 +656,9 @@ def build_settings(raw: RawConfig, plugin_settings: Iterable[Setting] = (),
     for key, setting in by_key.items():
         values[key], sources[key] = _parse_one(setting, raw)
     own_section = f"auth.{provider}." if provider else None
+    tables = tuple(f"{key}." for key, setting in by_key.items() if setting.table)
     for key in raw.file_values:
-        if key in by_key:
+        if key in by_key or key.startswith(tables):
             continue
         foreign = key.startswith("auth.") and key.count(".") >= 2 and not (
             own_section and key.startswith(own_section))

@@ -23,7 +23,17 @@ def _inline(leaf: str, value: Any) -> str:
     if isinstance(value, tuple | list):
         items = ", ".join(_inline("x", item).split(" = ", 1)[1] for item in value)
         return f"{leaf} = [{items}]"
+    if isinstance(value, dict):
+        items = ", ".join(_inline(_key(key), item) for key, item in value.items())
+        return f"{leaf} = {{ {items} }}" if items else f"{leaf} = {{}}"
     return tomli_w.dumps({leaf: value}).strip()
+
+
+def _key(name: str) -> str:
+    """A TOML key: bare when it may be, quoted otherwise."""
+    if name and all(ch.isascii() and (ch.isalnum() or ch in "-_") for ch in name):
+        return name
+    return tomli_w.dumps({"x": name}).split(" = ", 1)[1].strip()
 
 
 STARTER_HEADER = (

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 from .config import Settings
-from .models import Level, Role, User
+from .models import Level, ProviderInfo, Role, User
 from .storage import Store
 
 # The user fields a provider may change through update_user.
@@ -22,10 +22,13 @@ PROVIDER_FIELDS = frozenset({"display_name", "email", "groups", "role", "externa
 class ProviderContext:
     """Handed to provider hooks; every change it makes is recorded under ``actor``."""
 
-    def __init__(self, store: Store, settings: Settings, provider: str | None) -> None:
+    def __init__(self, store: Store, settings: Settings, provider: str | None,
+                 info: ProviderInfo | None = None) -> None:
         self._store = store
         self.settings = settings
         self.provider = provider
+        # What the active provider declared about itself (pytorrent_provider_info).
+        self.info = info or ProviderInfo()
 
     @property
     def actor(self) -> str:

@@ -12,7 +12,13 @@ import stat
 from dataclasses import dataclass
 from typing import Literal
 
-from .bootstrap import open_to_private_networks, public_networks
+from . import groups
+from .bootstrap import (
+    break_glass_warning,
+    group_profile_problems,
+    open_to_private_networks,
+    public_networks,
+)
 from .config import Settings
 from .models import BUILTIN_ADMIN
 from .plugins import AuthPlugins, installed_providers
@@ -75,6 +81,18 @@ def check_settings(settings: Settings, plugins: AuthPlugins) -> list[Finding]:
                       "re-synchronised to this on every request")
         else:
             add("ok", "unknown users are refused (PYTORRENT_AUTH_PROXY_AUTO_CREATE=false)")
+        found += _group_findings(settings, plugins)
+    elif groups.configured(settings):
+        add("warn", f"PYTORRENT_AUTH_ADMIN_GROUPS / PYTORRENT_AUTH_GROUP_PERMISSIONS do "
+                    f"nothing with the {provider} provider: groups come only from external "
+                    "providers")
+    if settings.auth_break_glass_users:
+        warning = break_glass_warning(settings, plugins)
+        if warning:
+            add("warn", warning)
+        else:
+            add("warn", f"PYTORRENT_AUTH_BREAK_GLASS_USERS does nothing with the {provider} "
+                        "provider (its own login form serves every user); empty it")
 
     for host in settings.auth_bypass_hosts:  # settings refuse public ones
         add("ok", f"direct-IP bypass for Host {host!r} as user "
@@ -108,7 +126,40 @@ def check_settings(settings: Settings, plugins: AuthPlugins) -> list[Finding]:
     return found
 
 
+def _group_findings(settings: Settings, plugins: AuthPlugins) -> list[Finding]:
+    """The effective groups mapping, and whether the provider sends groups at all."""
+    if not groups.configured(settings):
+        return []
+    found = [Finding("ok", f"groups: {line}") for line in groups.describe(settings)]
+    if "groups" not in plugins.provider_info(settings).identity_fields:
+        found.append(Finding("warn", f"the {plugins.provider} provider sends no groups as "
+                                     "set up, so PYTORRENT_AUTH_ADMIN_GROUPS and "
+                                     "PYTORRENT_AUTH_GROUP_PERMISSIONS give nothing (the proxy "
+                                     "provider needs PYTORRENT_AUTH_PROXY_GROUPS_HEADER)"))
+    else:
+        found.append(Finding("ok", "groups are applied to passwordless external users at each "
+                                   "sign-in: leaving a group takes away what it gave; users "
+                                   "with a pyTorrent password and the built-in admin keep "
+                                   "what an admin set"))
+    return found
+
+
 async def check_database(settings: Settings) -> list[Finding]:
+    found = await _check_bypass_user(settings)
+    path = sqlite_file(settings.database_url)
+    if settings.auth_enable and settings.auth_group_permissions and (
+            path is None or path.exists()):
+        store = Store.from_url(settings.database_url)
+        try:
+            await store.migrate()
+            found += [Finding("warn", problem)
+                      for problem in await group_profile_problems(settings, store)]
+        finally:
+            await store.close()
+    return found
+
+
+async def _check_bypass_user(settings: Settings) -> list[Finding]:
     if not settings.auth_enable or not settings.auth_bypass_hosts:
         return []
     path = sqlite_file(settings.database_url)

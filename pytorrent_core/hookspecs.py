@@ -115,7 +115,8 @@ def pytorrent_provision(
 
     Return the user to act as, or ``None`` to refuse. Core's default follows
     AUTH.md: an existing user is used (passwordless ones are synchronised to the
-    auto-create role and permission), a missing one is created when
+    auto-create role and permission raised by what ``identity.groups`` give, and
+    to the fields ``ProviderInfo.identity_fields`` names), a missing one is created when
     auto-create is on, a deactivated one is refused. Core calls this only for an
     ``identity.username`` that passes usernames.username_problem and that no
     stored user's name merely reads like (another case, fullwidth letters).

@@ -16,6 +16,10 @@ LEVEL_RANK: Mapping[str, int] = {"none": 0, "ro": 1, "full": 2}
 BUILTIN_ADMIN = "admin"
 
 
+# The user fields an identity may carry beside the username (ProviderInfo.identity_fields).
+IDENTITY_FIELDS: tuple[str, ...] = ("display_name", "email", "groups")
+
+
 @dataclass(frozen=True)
 class Identity:
     """What an auth provider vouches for. ``username`` is already cleaned."""
@@ -167,15 +171,25 @@ class ProviderInfo:
     request headers the provider reads to identify a caller, the one carrying the
     username first. Core uses them for the direct-IP bypass (a request carrying
     any of them is never bypassed), the sign-in page, the 401 text and
-    ``pytorrent auth doctor``.
+    ``pytorrent auth doctor``. ``identity_fields``: the user fields (of
+    ``display_name``, ``email``, ``groups``) the provider's identities carry; each
+    sign-in stores them as sent, clearing one the provider stopped sending. Fields
+    not named are left as an admin set them.
     """
 
     external: bool = False
     description: str = ""
     headers: tuple[str, ...] = ()
+    identity_fields: tuple[str, ...] = IDENTITY_FIELDS
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "headers", tuple(self.headers))
+        fields = tuple(self.identity_fields)
+        unknown = sorted(set(fields) - set(IDENTITY_FIELDS))
+        if unknown:
+            raise ValueError(f"ProviderInfo.identity_fields: unknown {', '.join(unknown)}; "
+                             f"choose from {', '.join(IDENTITY_FIELDS)}")
+        object.__setattr__(self, "identity_fields", fields)
 
     @property
     def user_header(self) -> str | None:

@@ -18,10 +18,12 @@ from .config import (
     parse_header_name,
     parse_int,
     parse_list,
+    parse_optional_header_name,
     parse_optional_str,
     parse_str,
 )
 from .context import ProviderContext
+from .credentials import check_password
 from .hookspecs import hookimpl
 from .models import (
     Identity,
@@ -70,6 +72,7 @@ __all__ = [
     "StoreError",
     "User",
     "ValueProblem",
+    "check_password",
     "clean_groups",
     "clean_text",
     "clean_username",
@@ -82,6 +85,7 @@ __all__ = [
     "parse_header_name",
     "parse_int",
     "parse_list",
+    "parse_optional_header_name",
     "parse_optional_str",
     "parse_str",
     "password_needs_rehash",

@@ -26,4 +26,5 @@ class Services:
 
     def __post_init__(self) -> None:
         self.provider_context = ProviderContext(self.store, self.settings,
-                                                self.plugins.provider)
+                                                self.plugins.provider,
+                                                self.plugins.provider_info(self.settings))

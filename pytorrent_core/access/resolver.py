@@ -43,6 +43,9 @@ class Resolver:
     """Decides who a request is, in the order DESIGN.md fixes:
 
     token -> bypass -> provider identity -> session cookie -> anonymous.
+
+    Beside an external provider the session cookie counts only with break glass
+    on, for the users it names, on requests without identity headers.
     """
 
     def __init__(self, services: Services,
@@ -58,9 +61,11 @@ class Resolver:
         self.external = info.external
         self.enabled = bool(self.settings.auth_enable)
         self.bypass_hosts = frozenset(self.settings.auth_bypass_hosts)
+        self.break_glass_users = frozenset(self.settings.auth_break_glass_users)
         # The headers the provider declares it reads; the username's first.
         self.identity_headers = info.headers
         self.user_header = info.user_header
+        self.identity_fields = info.identity_fields
         secret = self.settings.auth_proxy_secret
         self.proxy_secret = secret.encode() if secret else None
         self.secret_header = self.settings.auth_proxy_secret_header
@@ -78,7 +83,10 @@ class Resolver:
         if self.bypass_hosts and self._bypass_applies(facts):
             return await self._by_bypass(facts)
         if self.external:
-            return await self._by_provider(facts)
+            resolution = await self._by_provider(facts)
+            if resolution.ok or not self.break_glass_users or self._claimed_header(facts):
+                return resolution
+            return await self._by_break_glass(facts, resolution)
         return await self._by_session(facts)
 
     # ------------------------------------------------------------ steps
@@ -238,7 +246,20 @@ class Resolver:
         if not provisioning.follows_config(user):
             return False
         grants = await self.cache.permissions(user.id)
-        return not provisioning.in_sync(user, grants, identity, self.settings)
+        profile_ids = ({profile.name: profile.id for profile in await self.cache.profiles()}
+                       if self.settings.auth_group_permissions else {})
+        return not provisioning.in_sync(user, grants, identity, self.settings,
+                                        profile_ids=profile_ids,
+                                        fields=self.identity_fields)
+
+    async def _by_break_glass(self, facts: RequestFacts, refused: Resolution) -> Resolution:
+        """A session from ``/login/local``, believed only for the users break glass names
+        and only on requests that carry no identity header (those stay the provider's)."""
+        session = await self._by_session(facts)
+        if session.principal is not None \
+                and session.principal.username in self.break_glass_users:
+            return session
+        return refused
 
     async def _by_session(self, facts: RequestFacts) -> Resolution:
         cookie = facts.cookies.get(self.session_cookie)

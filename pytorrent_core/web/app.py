@@ -53,6 +53,7 @@ from .handshakes import MAX_MESSAGE_BYTES, HandshakeLimitedServer
 from .headers import with_security_headers
 from .live import TorrentHub
 from .sessions import SESSION_COOKIE, NoQuartSession, SessionAuth
+from .signin import BREAK_GLASS
 
 log = logging.getLogger("pytorrent")
 
@@ -213,8 +214,8 @@ def create_app(settings: Settings, plugins: AuthPlugins) -> PyTorrentApp:
             return None  # public views that care who is asking call resolve_request()
         resolution = await resolve_request()
         if resolution.principal is not None:
-            audit_origin.set(AuditOrigin(facts.client, provider_of(resolution.principal,
-                                                                    plugins.provider)))
+            audit_origin.set(AuditOrigin(facts.client, provider_of(
+                resolution.principal, plugins.provider, state["resolver"].external)))
         profile_id = (request.view_args or {}).get("profile_id")
         denied = check(resolution.principal, need, profile_id,
                        before_password_change=usable_before_password_change(view),
@@ -318,6 +319,7 @@ def create_app(settings: Settings, plugins: AuthPlugins) -> PyTorrentApp:
         api_sessions,
         api_tokens,
         api_torrents,
+        break_glass,
         pages_admin,
         two_factor,
     )
@@ -327,14 +329,18 @@ def create_app(settings: Settings, plugins: AuthPlugins) -> PyTorrentApp:
     api_sessions.register(quart)
     api_audit.register(quart)
     two_factor.register(quart)
+    break_glass.register(quart)
     api_torrents.register(quart)
     pages_admin.register(quart)
     return app
 
 
-def provider_of(principal: Principal, provider: str | None) -> str:
+def provider_of(principal: Principal, provider: str | None, external: bool = False) -> str:
     """How the principal signed in, for the audit log: the provider's name for sessions
-    and external sign-in, else ``token``, ``bypass`` or ``disabled``."""
+    and external sign-in (``break-glass`` for a session beside an external provider),
+    else ``token``, ``bypass`` or ``disabled``."""
+    if principal.via == "session" and external:
+        return BREAK_GLASS
     if principal.via in ("session", "provider") and provider:
         return provider
     return str(principal.via)

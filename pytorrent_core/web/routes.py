@@ -39,11 +39,8 @@ from .signin import (
     principal_json,
     safe_next,
     start_session,
+    wants_remember,
 )
-
-
-def _remember(value: object) -> bool:
-    return value is True or (isinstance(value, str) and value.lower() in ("on", "true", "1"))
 
 
 def _state() -> dict[str, Any]:
@@ -105,7 +102,7 @@ def register(app: Quart) -> None:
         if user is None:
             return await _login_page(error=GENERIC_LOGIN_FAILURE, status=401)
         next_url = safe_next(form.get("next") or request.args.get("next"))
-        remember = _remember(form.get("remember"))
+        remember = wants_remember(form.get("remember"))
         if user.two_factor:
             return await two_factor.ask_for_code(user, next_url, api=False, remember=remember)
         await start_session(user, remember=remember)
@@ -129,7 +126,7 @@ def register(app: Quart) -> None:
                 {"Retry-After": str(attempt.retry_after)}
         if user is None:
             return jsonify(error=GENERIC_LOGIN_FAILURE), 401
-        remember = _remember(data.get("remember"))
+        remember = wants_remember(data.get("remember"))
         if user.two_factor:
             return await two_factor.ask_for_code(user, "/", api=True, remember=remember)
         await start_session(user, remember=remember)
@@ -140,8 +137,11 @@ def register(app: Quart) -> None:
     async def _logout_action() -> LogoutAction:
         state = _state()
         resolution = await state["resolve_request"]()
-        return await state["services"].plugins.logout(resolution.principal, g.facts,
-                                                      state["settings"])
+        principal = resolution.principal
+        if state["resolver"].external and principal is not None and principal.via == "session":
+            # A break-glass session is pyTorrent's own, whatever the provider says.
+            return LogoutAction(clear_session=True, redirect_to="/login/local")
+        return await state["services"].plugins.logout(principal, g.facts, state["settings"])
 
     @app.get("/logout")
     @requires(Need.PUBLIC)
@@ -229,7 +229,8 @@ def register(app: Quart) -> None:
             return jsonify(error="the new password must differ from the current one",
                            field="new_password"), 400
         user, attempt = await authenticate(principal.username, current,
-                                           kind="auth.password-check")
+                                           kind="auth.password-check",
+                                           break_glass=_state()["resolver"].external)
         if attempt.retry_after is not None:
             return jsonify(error=THROTTLED.format(seconds=attempt.retry_after),
                            retry_after=attempt.retry_after), 429, \
@@ -247,5 +248,5 @@ def register(app: Quart) -> None:
 
 
 def _can_change_password(principal: Principal) -> bool:
-    return (principal.via == "session" and principal.user.has_password
-            and not _state()["resolver"].external)
+    # A session comes only from a pyTorrent password: the local form or break glass.
+    return principal.via == "session" and principal.user.has_password

@@ -20,17 +20,79 @@ from quart_auth import AuthUser, login_user, logout_user
 from ..access import agents, session_ids
 from ..access.origin import request_origin
 from ..access.throttle import Attempt, LoginThrottle
+from ..credentials import check_password
 from ..models import Principal, User
+from ..usernames import normalise as normalise_username
 from .api_users import user_fields
 from .sessions import SESSION_COOKIE
 
 GENERIC_LOGIN_FAILURE = "Invalid username or password."
+# How the audit log names a pyTorrent-password sign-in beside an external provider.
+BREAK_GLASS = "break-glass"
 THROTTLED = "Too many failed sign-in attempts. Try again in {seconds} seconds."
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 def _state() -> dict[str, Any]:
     return current_app.extensions["pytorrent"]
+
+
+def signed_in_with() -> str | None:
+    """The provider the audit log records for password sign-ins and their sessions:
+    the active one, or ``break-glass`` when that one is external."""
+    state = _state()
+    return BREAK_GLASS if state["resolver"].external else state["plugins"].provider
+
+
+def login_path() -> str:
+    """Where a password sign-in starts over: the break-glass form beside an external
+    provider, else the provider's own page."""
+    return "/login/local" if _state()["resolver"].external else "/login"
+
+
+def login_endpoint() -> str:
+    """The view behind :func:`login_path`, for links in pages."""
+    return "break_glass.form" if _state()["resolver"].external else "login_form"
+
+
+async def authenticate(username: str, password: str, *, kind: str = "auth.sign-in",
+                       break_glass: bool = False) -> tuple[User | None, Attempt]:
+    """Check credentials unless this client or username is throttled (attempt.refused).
+
+    ``break_glass``: pyTorrent's own password check, and only the users named in
+    auth.break_glass_users pass; anyone else gets what a wrong password gets, after
+    the same work. Otherwise the active provider checks. Every attempt is an audit
+    event of ``kind``: ok, failed or throttled.
+    """
+    state = _state()
+    services = state["services"]
+    throttle: LoginThrottle = state["throttle"]
+    attempt = throttle.begin(g.facts.client, username, shared=g.facts.client_shared)
+    user = None
+    if not attempt.refused:
+        if break_glass:
+            named = state["settings"].auth_break_glass_users
+            # Anyone else is checked as an unknown user: the same work, nothing signed in.
+            typed = normalise_username(username).lower()
+            asked = username if typed in {name.lower() for name in named} else ""
+            user = await check_password(asked, password, g.facts, services.provider_context)
+            if user is not None and user.username not in named:
+                user = None
+        else:
+            user = await services.plugins.authenticate(username, password, g.facts,
+                                                       services.provider_context)
+        if user is not None:
+            throttle.succeeded(attempt)
+    outcome = "throttled" if attempt.refused else ("ok" if user is not None else "failed")
+    services.audit.record(kind, actor=user.username if user else username.strip()[:128],
+                          provider=BREAK_GLASS if break_glass else state["plugins"].provider,
+                          outcome=outcome)
+    return user, attempt
+
+
+def wants_remember(value: object) -> bool:
+    """The login form's "remember me" box, or the API's ``remember``."""
+    return value is True or (isinstance(value, str) and value.lower() in ("on", "true", "1"))
 
 
 def safe_next(target: str | None) -> str:
@@ -95,27 +157,6 @@ async def start_session(user: User, *, remember: bool = False) -> None:
         agent=agents.summary(g.facts.headers.get("user-agent")), remember=remember)
 
 
-async def authenticate(username: str, password: str, *,
-                       kind: str = "auth.sign-in") -> tuple[User | None, Attempt]:
-    """Check credentials unless this client or username is throttled (attempt.refused).
-
-    Every attempt is an audit event of ``kind``: ok, failed or throttled."""
-    state = _state()
-    services = state["services"]
-    throttle: LoginThrottle = state["throttle"]
-    attempt = throttle.begin(g.facts.client, username, shared=g.facts.client_shared)
-    user = None
-    if not attempt.refused:
-        user = await services.plugins.authenticate(username, password, g.facts,
-                                                     services.provider_context)
-        if user is not None:
-            throttle.succeeded(attempt)
-    outcome = "throttled" if attempt.refused else ("ok" if user is not None else "failed")
-    services.audit.record(kind, actor=user.username if user else username.strip()[:128],
-                          provider=state["plugins"].provider, outcome=outcome)
-    return user, attempt
-
-
 def current_claim() -> session_ids.SessionClaim | None:
     """What this request's session cookie claims, if it carries a valid one."""
     cookie = g.facts.cookies.get(SESSION_COOKIE)
@@ -133,5 +174,5 @@ async def end_session() -> None:
                                          datetime.now(UTC) + lifetime)
         user = await services.cache.user(claim.user_id)
         services.audit.record("auth.sign-out", actor=user.username if user else None,
-                              provider=state["plugins"].provider)
+                              provider=signed_in_with())
     logout_user()

@@ -36,7 +36,16 @@ from ..storage import StoreError
 from ..storage.two_factor import TwoFactorStore
 from .inputs import json_object
 from .signin import THROTTLED as THROTTLED_PASSWORD
-from .signin import authenticate, foreign_origin, principal_json, safe_next, start_session
+from .signin import (
+    authenticate,
+    foreign_origin,
+    login_endpoint,
+    login_path,
+    principal_json,
+    safe_next,
+    signed_in_with,
+    start_session,
+)
 
 blueprint = Blueprint("two_factor", __name__)
 
@@ -136,7 +145,7 @@ async def _verify(user: User, code: str) -> int | None:
     right = attempt.retry_after is None and await check_code(user, code)
     outcome = "throttled" if attempt.refused else ("ok" if right else "failed")
     _services().audit.record("auth.sign-in.code", actor=user.username,
-                             provider=state["plugins"].provider, outcome=outcome)
+                             provider=signed_in_with(), outcome=outcome)
     if attempt.retry_after is not None:
         return attempt.retry_after
     if right:
@@ -147,7 +156,7 @@ async def _verify(user: User, code: str) -> int | None:
 
 async def _code_page(error: str | None, status: int = 200) -> Any:
 
-    return await render_template("login_code.html", error=error,
+    return await render_template("login_code.html", error=error, start_again=login_endpoint(),
                                  next_url=safe_next(request.args.get("next"))), status
 
 
@@ -155,7 +164,7 @@ async def _code_page(error: str | None, status: int = 200) -> Any:
 @requires(Need.PUBLIC)
 async def code_form() -> Any:
     if await _pending(request.cookies.get(PENDING_COOKIE)) is None:
-        return redirect("/login")
+        return redirect(login_path())
     return await _code_page(None)
 
 
@@ -168,7 +177,7 @@ async def code_submit() -> Any:
     form = await request.form
     found = await _pending(request.cookies.get(PENDING_COOKIE))
     if found is None:
-        return redirect("/login")
+        return redirect(login_path())
     user, remember = found
     wait = await _verify(user, form.get("code", ""))
     if wait:
@@ -216,9 +225,9 @@ async def api_code() -> Any:
 
 
 def available(principal: Principal) -> bool:
-    """Two-factor sign-in guards pyTorrent passwords: a session of a user who has one."""
-    return (principal.via == "session" and principal.user.has_password
-            and not _state()["resolver"].external)
+    """Two-factor sign-in guards pyTorrent passwords: a session of a user who has one
+    (signed in with the local form, or by break glass beside an external provider)."""
+    return principal.via == "session" and principal.user.has_password
 
 
 def required(user: User) -> bool:
@@ -365,7 +374,8 @@ async def new_recovery_codes() -> Any:
     password, code = data.get("password"), data.get("code")
     if isinstance(password, str) and password:
         user, attempt = await authenticate(principal.username, password,
-                                           kind="auth.password-check")
+                                           kind="auth.password-check",
+                                           break_glass=_state()["resolver"].external)
         if attempt.retry_after is not None:
             return jsonify(error=THROTTLED_PASSWORD.format(seconds=attempt.retry_after),
                            retry_after=attempt.retry_after), 429, \

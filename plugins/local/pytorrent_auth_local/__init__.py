@@ -13,10 +13,10 @@ from pytorrent_core.provider import (
     RequestFacts,
     Settings,
     User,
+    check_password,
     hookimpl,
 )
 
-from .credentials import check_password
 from .login_page import render_login_page
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytorrent_auth_local
 from argon2 import PasswordHasher
 
-from pytorrent_core import passwords
+from pytorrent_core import credentials, passwords
 from pytorrent_core.plugins import ENTRY_POINT_GROUP, installed_providers, make_plugin_manager
 from pytorrent_core.testing import running_app
 
@@ -90,7 +90,7 @@ async def test_unknown_users_still_pay_for_a_hash_check(tmp_path: Path, monkeypa
         calls.append(stored)
         return real(stored, password)
 
-    monkeypatch.setattr(pytorrent_auth_local.credentials, "verify_password", counting)
+    monkeypatch.setattr(credentials, "verify_password", counting)
     async with running_app(tmp_path) as app:
         await pytorrent_auth_local.pytorrent_authenticate(
             "nobody", "anything-1", _facts(), app.services.provider_context)
@@ -98,8 +98,6 @@ async def test_unknown_users_still_pay_for_a_hash_check(tmp_path: Path, monkeypa
 
 
 async def test_parallel_checks_are_limited(tmp_path: Path, monkeypatch) -> None:
-    from pytorrent_auth_local import credentials
-
     running = 0
     peak = 0
     real = passwords.verify

@@ -1,4 +1,5 @@
-"""The password check behind the login form and ``POST /api/auth/login``."""
+"""The one pyTorrent password check: the local provider's login form and ``POST
+/api/auth/login`` use it, and so does break-glass sign-in beside an external provider."""
 
 from __future__ import annotations
 
@@ -6,16 +7,14 @@ import asyncio
 import logging
 import weakref
 
-from pytorrent_core.provider import (
-    PASSWORD_MAX_LENGTH,
-    ProviderContext,
-    RequestFacts,
-    User,
-    normalise_username,
-    password_needs_rehash,
-    rehash_password,
-    verify_password,
-)
+from .access.facts import RequestFacts
+from .context import ProviderContext
+from .models import User
+from .passwords import MAX_LENGTH as PASSWORD_MAX_LENGTH
+from .passwords import needs_rehash as password_needs_rehash
+from .passwords import rehash as rehash_password
+from .passwords import verify as verify_password
+from .usernames import normalise as normalise_username
 
 log = logging.getLogger(__name__)
 
