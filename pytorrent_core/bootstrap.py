@@ -63,6 +63,7 @@ def settle(raw: RawConfig, *, provider_plugin: object | None = None
                     f"a provider's keys must start with {own}"
                 )
     settings = build_settings(raw, declared, provider=provider)
+    plugins.provider_info(settings)  # a provider refuses settings that are wrong together
     warn_unknown_environment(settings, raw.environ)
     return settings, plugins
 

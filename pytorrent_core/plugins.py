@@ -13,6 +13,7 @@ import pluggy
 from . import defaults, hookspecs
 from .config import ConfigError, Setting, Settings
 from .models import Identity, LoginPage, LogoutAction, Principal, ProviderInfo, User
+from .provider_routes import ProviderRoute
 
 if TYPE_CHECKING:
     from .access.facts import RequestFacts
@@ -197,6 +198,13 @@ class AuthPlugins:
         for result in self._sync("pytorrent_settings"):
             for setting in result or ():  # type: ignore[attr-defined]
                 collected.append(_check("pytorrent_settings", setting, Setting))
+        return collected
+
+    def routes(self, settings: Settings) -> list[ProviderRoute]:
+        collected: list[ProviderRoute] = []
+        for result in self._sync("pytorrent_routes", settings=settings):
+            for route in result or ():  # type: ignore[attr-defined]
+                collected.append(_check("pytorrent_routes", route, ProviderRoute))
         return collected
 
     def provider_info(self, settings: Settings) -> ProviderInfo:

@@ -143,6 +143,14 @@ class Resolver:
         identity = await self.services.plugins.identify(facts, self.settings)
         if identity is None:
             return self._no_identity(facts)
+        user = await self.user_for(identity)
+        if isinstance(user, Resolution):
+            return user
+        return Resolution(await self.principal_for(user, "provider"))
+
+    async def user_for(self, identity: Identity) -> User | Resolution:
+        """The stored user an external identity signs in as (provisioned per the
+        settings), or the refusal. Also used by providers' own sign-in pages."""
         problem = username_problem(identity.username)
         if problem:  # a provider that skipped usernames.clean_username
             return Resolution(None, "bad_username",
@@ -169,7 +177,7 @@ class Resolver:
                               "and auto-create is off")
         if not user.active:
             return Resolution(None, "inactive_user", "this user is deactivated")
-        return Resolution(await self.principal_for(user, "provider"))
+        return user
 
     def _unvouched(self, facts: RequestFacts) -> Resolution | None:
         """Identity headers count only from a trusted proxy, with the shared secret if set."""

@@ -108,6 +108,8 @@ def register(app: Quart) -> None:
             return await render_template("unauthenticated.html", resolution=resolution,
                                          header=state["resolver"].user_header,
                                          peer=g.facts.peer), 401
+        if page.redirect_to is not None:
+            return redirect(safe_next(page.redirect_to))
         return page.html, status or page.status, {"Content-Type": "text/html; charset=utf-8"}
 
     @app.post("/login")
