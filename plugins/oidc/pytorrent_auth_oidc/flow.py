@@ -145,8 +145,12 @@ class Flow:
             parameters["id_token_hint"] = id_token
         endpoint = metadata.end_session_endpoint
         separator = "&" if urlsplit(endpoint).query else "?"
-        return RouteResponse(redirect_to=f"{endpoint}{separator}{urlencode(parameters)}",
-                             cookies=forget)
+        # A page, not a redirect: the logout form's redirects may not leave the site
+        # (Content-Security-Policy form-action 'self'); a page's own navigation may.
+        html = render_page("pytorrent_auth_oidc", "end_session.html", name=self.config.name,
+                           url=f"{endpoint}{separator}{urlencode(parameters)}",
+                           prefix=request.facts.prefix)
+        return RouteResponse(html=html, cookies=forget)
 
     # ------------------------------------------------------------ steps
 

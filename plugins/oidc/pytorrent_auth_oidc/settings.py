@@ -106,8 +106,9 @@ def declared() -> list[Setting]:
                 "ignored). Set this or client_secret, not both.",
                 example="/run/secrets/pytorrent_oidc"),
         Setting(SCOPES, "PYTORRENT_AUTH_OIDC_SCOPES", ("openid", "profile", "email"),
-                parse_scopes, "Scopes to ask for; must include openid. Add the scope that "
-                "releases the groups claim (often groups) to map groups."),
+                parse_scopes, "Scopes to ask for, separated by spaces in the environment; "
+                "must include openid. Add the scope that releases the groups claim (often "
+                "groups) to map groups."),
         Setting(USERNAME_CLAIM, "PYTORRENT_AUTH_OIDC_USERNAME_CLAIM", "preferred_username",
                 parse_claim, "The claim that holds the pyTorrent username."),
         Setting(GROUPS_CLAIM, "PYTORRENT_AUTH_OIDC_GROUPS_CLAIM", "groups", parse_claim,
@@ -120,8 +121,9 @@ def declared() -> list[Setting]:
         Setting(END_SESSION, "PYTORRENT_AUTH_OIDC_END_SESSION", False, parse_bool,
                 "On logout, also sign out at the identity provider (its end_session_endpoint)."),
         Setting(REDIRECT_URI, "PYTORRENT_AUTH_OIDC_REDIRECT_URI", None, parse_url,
-                "The redirect URI to send, when the address browsers use differs from what "
-                "pyTorrent sees. Default: <pyTorrent's address>/auth/oidc/callback.",
+                "The redirect URI registered at the identity provider. Default: the "
+                "address the browser used + /auth/oidc/callback (behind a reverse proxy "
+                "that needs PYTORRENT_PROXY_FIX_ENABLE, or set this).",
                 example="https://torrents.example.com/auth/oidc/callback"),
     ]
 
