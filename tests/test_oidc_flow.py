@@ -282,6 +282,19 @@ def test_an_unknown_kid_fetches_the_keys_again_at_most_once_a_minute(
         assert issuer.jwks_fetches == 2  # fetched less than a minute ago: not again
 
 
+def test_claims_missing_from_the_id_token_come_from_userinfo(
+        tmp_path: Path, issuer: ControlledIssuer) -> None:
+    env = oidc_env(issuer.issuer, PYTORRENT_AUTH_PROXY_AUTO_CREATE="true")
+    issuer.claims = {}
+    issuer.userinfo.update(preferred_username="dave", groups=["media"])
+    with ServerProcess(tmp_path, env) as server, httpx.Client(base_url=server.url) as client:
+        assert controlled_sign_in(client, issuer).status_code == 302
+        user = me(client)
+        assert user is not None and (user["username"], user["groups"]) == ("dave", ["media"])
+        issuer.userinfo["sub"] = "someone-else"
+        refused(controlled_sign_in(client, issuer), "the userinfo answer is about another subject")
+
+
 def test_a_discovery_document_for_another_issuer_is_refused(tmp_path: Path,
                                                             issuer: ControlledIssuer) -> None:
     issuer.discovery["issuer"] = issuer.issuer + "/"
@@ -308,6 +321,18 @@ def test_linking_by_verified_email_only(tmp_path: Path, mock: MockProvider) -> N
         assert sign_in(client, mock, "bob-sub").status_code == 302
         user = me(client)
         assert user is not None and user["username"] == "bob"
+
+
+def test_a_user_created_by_sign_in_stays_bound_to_its_subject(tmp_path: Path,
+                                                             mock: MockProvider) -> None:
+    env = oidc_env(mock.issuer, PYTORRENT_AUTH_PROXY_AUTO_CREATE="true")
+    with ServerProcess(tmp_path, env) as server, httpx.Client(base_url=server.url) as client:
+        assert sign_in(client, mock).status_code == 302
+        mock.set_user("mallory-sub", {"preferred_username": "alice"})
+        with httpx.Client(base_url=server.url) as other:
+            refused(sign_in(other, mock, "mallory-sub"),
+                    "belongs to another account at the identity provider")
+            assert me(other) is None
 
 
 # ---------------------------------------------------------------- logout

@@ -108,6 +108,7 @@ class ControlledIssuer:
         self.alg = "RS256"
         self.claims: dict[str, Any] = {"preferred_username": "carol"}
         self.token_hook: Callable[[dict[str, Any], dict[str, Any]], None] | None = None
+        self.userinfo: dict[str, Any] = {"sub": "sub-carol"}
         self.codes: dict[str, dict[str, str]] = {}
         self.jwks_fetches = 0
         self.token_requests: list[dict[str, str]] = []
@@ -117,6 +118,7 @@ class ControlledIssuer:
             "token_endpoint": f"{self.issuer}/token",
             "jwks_uri": f"{self.issuer}/jwks",
             "end_session_endpoint": f"{self.issuer}/logout",
+            "userinfo_endpoint": f"{self.issuer}/userinfo",
             "response_types_supported": ["code"],
             "id_token_signing_alg_values_supported": ["RS256", "ES256"],
         }
@@ -170,6 +172,11 @@ class ControlledIssuer:
                 elif parts.path == "/jwks":
                     issuer.jwks_fetches += 1
                     self._json(200, {"keys": [k.as_dict(private=False) for k in issuer.keys]})
+                elif parts.path == "/userinfo":
+                    if self.headers.get("Authorization") == "Bearer at":
+                        self._json(200, issuer.userinfo)
+                    else:
+                        self._json(401, {"error": "invalid_token"})
                 elif parts.path == "/authorize":
                     code = f"code-{len(issuer.codes)}-{time.monotonic_ns()}"
                     issuer.codes[code] = query
