@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from itsdangerous import BadSignature, URLSafeTimedSerializer
+from itsdangerous import BadData, URLSafeTimedSerializer
 from quart import Quart, Response, current_app, g, redirect, request
 from werkzeug.sansio.response import Response as AnyResponse
 
@@ -55,7 +55,7 @@ class CoreRouteRequest:
     def unsign(self, token: str, max_age: int) -> str | None:
         try:
             value = self._serializer.loads(token, max_age=max_age)
-        except BadSignature:  # SignatureExpired is one
+        except BadData:  # forged, altered, expired or unreadable
             return None
         return value if isinstance(value, str) else None
 

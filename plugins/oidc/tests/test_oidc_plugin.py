@@ -106,10 +106,11 @@ def test_discovery_must_name_exactly_the_configured_issuer() -> None:
 
 
 def claims(**changes: Any) -> dict[str, Any]:
+    """Good claims with ``changes``; a callable change gets the current time."""
     now = int(time.time())
     base = {"iss": ISSUER, "aud": CLIENT, "sub": "s1", "iat": now, "exp": now + 300,
             "nonce": NONCE}
-    base.update(changes)
+    base.update({k: v(now) if callable(v) else v for k, v in changes.items()})
     return {k: v for k, v in base.items() if v is not None}
 
 
@@ -122,7 +123,7 @@ def test_good_claims_pass() -> None:
     check()
     check(aud=[CLIENT])
     check(aud=[CLIENT, "other"], azp=CLIENT)
-    check(exp=int(time.time()) - SKEW + 5)  # within the clock skew
+    check(exp=lambda now: now - SKEW + 5)  # within the clock skew
 
 
 @pytest.mark.parametrize(("changes", "problem"), [
@@ -132,9 +133,9 @@ def test_good_claims_pass() -> None:
     ({"aud": None}, "another client (aud)"),
     ({"aud": [CLIENT, "other"]}, "another client (azp)"),
     ({"aud": CLIENT, "azp": "other"}, "another client (azp)"),
-    ({"exp": int(time.time()) - SKEW - 5}, "has expired"),
+    ({"exp": lambda now: now - SKEW - 5}, "has expired"),
     ({"exp": None}, "no exp time"),
-    ({"iat": int(time.time()) + SKEW + 30}, "issued in the future"),
+    ({"iat": lambda now: now + SKEW + 30}, "issued in the future"),
     ({"iat": "now"}, "no iat time"),
     ({"nonce": "other"}, "nonce is not the one"),
     ({"nonce": None}, "nonce is not the one"),
