@@ -18,7 +18,7 @@ from pytorrent_core.provider import (
 )
 
 from .flow import SIGNED_OUT, Flow
-from .settings import config_from, declared
+from .settings import AUTO_REDIRECT, END_SESSION, NAME, config_from, declared
 
 
 @hookimpl
@@ -40,12 +40,11 @@ def pytorrent_routes(settings: Settings) -> list[ProviderRoute]:
 @hookimpl
 def pytorrent_login_page(request: RequestFacts, settings: Settings, error: str | None,
                          next_url: str) -> LoginPage:
-    config = config_from(settings)
     start = f"/auth/oidc/login?next={quote(next_url, safe='/')}"
     signed_out = "signed_out" in request.args
-    if config.auto_redirect and error is None and not signed_out:
+    if settings[AUTO_REDIRECT] and error is None and not signed_out:
         return LoginPage(redirect_to=start)
-    html = render_page("pytorrent_auth_oidc", "login.html", name=config.name,
+    html = render_page("pytorrent_auth_oidc", "login.html", name=settings[NAME],
                        start=f"{request.prefix}{start}", error=error, signed_out=signed_out,
                        prefix=request.prefix)
     return LoginPage(html=html)
@@ -53,6 +52,6 @@ def pytorrent_login_page(request: RequestFacts, settings: Settings, error: str |
 
 @hookimpl
 def pytorrent_logout(settings: Settings) -> LogoutAction:
-    if settings["auth.oidc.end_session"]:
+    if settings[END_SESSION]:
         return LogoutAction(clear_session=True, redirect_to="/auth/oidc/logout")
     return LogoutAction(clear_session=True, redirect_to=SIGNED_OUT)

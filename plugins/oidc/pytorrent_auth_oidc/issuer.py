@@ -14,6 +14,8 @@ import httpx
 from joserfc.errors import JoseError
 from joserfc.jwk import ECKey, KeySet, RSAKey
 
+from .idtoken import TokenProblem
+
 DISCOVERY_TTL = 3600.0
 JWKS_REFRESH_INTERVAL = 60.0
 HTTP_TIMEOUT = 10.0
@@ -105,8 +107,8 @@ class Issuer:
         return self._metadata
 
     async def key(self, kid: str | None, kty: str) -> PublicKey:
-        """The signing key named ``kid`` (of type ``kty``); IssuerProblem when the
-        provider does not publish it."""
+        """The signing key named ``kid`` (of type ``kty``); TokenProblem when the
+        provider does not publish it, IssuerProblem when the key set cannot be read."""
         if self._keys_at == float("-inf"):
             await self._fetch_keys()
         found = self._find(kid, kty)
@@ -115,10 +117,9 @@ class Issuer:
             await self._fetch_keys()
             found = self._find(kid, kty)
         if found is None:
-            raise IssuerProblem("the ID token is signed with a key the identity provider "
-                                "does not publish" if kid is not None else
-                                "the ID token names no key and the provider publishes "
-                                "several")
+            raise TokenProblem("it is signed with a key the identity provider does not "
+                               "publish" if kid is not None else
+                               "it names no key and the provider publishes several")
         return found
 
     def _find(self, kid: str | None, kty: str) -> PublicKey | None:
