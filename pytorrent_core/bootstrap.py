@@ -64,6 +64,7 @@ def settle(raw: RawConfig, *, provider_plugin: object | None = None
                     f"a provider's keys must start with {own}"
                 )
     settings = build_settings(raw, declared, provider=provider)
+    plugins.provider_info(settings)  # a provider refuses settings that are wrong together
     warn_unknown_environment(settings, raw.environ)
     return settings, plugins
 
@@ -161,7 +162,7 @@ async def group_profile_problems(settings: Settings, store: Store) -> list[str]:
 def break_glass_warning(settings: Settings, plugins: AuthPlugins) -> str | None:
     """Why break-glass sign-in is on, or ``None`` when it is off."""
     if not settings.auth_enable or not settings.auth_break_glass_users \
-            or not plugins.provider_info(settings).external:
+            or plugins.checks_passwords:
         return None
     return (f"break-glass sign-in is on (PYTORRENT_AUTH_BREAK_GLASS_USERS="
             f"{','.join(settings.auth_break_glass_users)}): /login/local takes the pyTorrent "

@@ -40,6 +40,11 @@ class ProviderContext:
         when only the exact spelling may sign in."""
         return await self._store.get_user_by_name(username)
 
+    async def users_by_email(self, email: str) -> list[User]:
+        """Users with this e-mail address, ignoring case. Link an identity to one only
+        when its provider has verified the address, and only when exactly one matches."""
+        return await self._store.users_by_email(email)
+
     async def password_hash(self, user_id: int) -> str | None:
         return await self._store.password_hash(user_id)
 

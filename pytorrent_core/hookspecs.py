@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from .config import Setting, Settings
     from .context import ProviderContext
     from .models import Identity, LoginPage, LogoutAction, Principal, ProviderInfo, User
+    from .provider_routes import ProviderRoute
 
 PROJECT = "pytorrent"
 
@@ -48,6 +49,10 @@ def pytorrent_settings() -> Sequence[Setting]:
 @hookspec
 def pytorrent_provider_info(settings: Settings) -> ProviderInfo | None:
     """Describe the active provider (*first result*, sync only).
+
+    Core calls it once at start-up, right after the settings are parsed: raise
+    :class:`~pytorrent_core.config.ConfigError` (one line naming the settings and
+    the fix) for settings that are wrong together, e.g. a required one left unset.
 
     Return a :class:`~pytorrent_core.models.ProviderInfo`: ``external`` (identity
     comes from an upstream service on each request, so pyTorrent issues no
@@ -121,4 +126,18 @@ def pytorrent_provision(
     ``identity.username`` that passes usernames.username_problem and that no
     stored user's name merely reads like (another case, fullwidth letters).
     ``context`` looks up, creates and updates users and their grants.
+    """
+
+
+@hookspec
+def pytorrent_routes(settings: Settings) -> Sequence[ProviderRoute]:
+    """Declare pages the provider serves itself (*all results*, sync only).
+
+    Return :class:`~pytorrent_core.provider_routes.ProviderRoute` objects, each
+    path under ``/auth/<provider>/`` (anything else stops start-up). Core calls
+    this once per app, after the settings are parsed, so an implementation may
+    build per-app state (HTTP clients, caches) and bind its endpoints to it.
+    Each endpoint is ``async def endpoint(request: RouteRequest) -> RouteResponse``;
+    core applies the response (cookies, redirect, sign-in). An endpoint must not
+    raise for bad input: answer with a page that says what went wrong.
     """

@@ -156,10 +156,12 @@ class LogoutAction:
 
 @dataclass(frozen=True)
 class LoginPage:
-    """A provider's answer to ``GET /login``: HTML and the status to send it with."""
+    """A provider's answer to ``GET /login``: HTML and the status to send it with, or
+    ``redirect_to`` (a same-site path) to send the browser on at once instead."""
 
-    html: str
+    html: str = ""
     status: int = 200
+    redirect_to: str | None = None
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ import pluggy
 from . import defaults, hookspecs
 from .config import ConfigError, Setting, Settings
 from .models import Identity, LoginPage, LogoutAction, Principal, ProviderInfo, User
+from .provider_routes import ProviderRoute
 
 if TYPE_CHECKING:
     from .access.facts import RequestFacts
@@ -192,11 +193,26 @@ class AuthPlugins:
                 raise TypeError(f"{hook} must not be async (provider {self.provider!r})")
         return results
 
+    @property
+    def checks_passwords(self) -> bool:
+        """Whether the provider takes passwords itself (implements pytorrent_authenticate).
+
+        Beside one that does not (header providers, redirect ones such as oidc),
+        pyTorrent's own passwords work only through break glass."""
+        return bool(self.pm.hook.pytorrent_authenticate.get_hookimpls())
+
     def settings(self) -> list[Setting]:
         collected: list[Setting] = []
         for result in self._sync("pytorrent_settings"):
             for setting in result or ():  # type: ignore[attr-defined]
                 collected.append(_check("pytorrent_settings", setting, Setting))
+        return collected
+
+    def routes(self, settings: Settings) -> list[ProviderRoute]:
+        collected: list[ProviderRoute] = []
+        for result in self._sync("pytorrent_routes", settings=settings):
+            for route in result or ():  # type: ignore[attr-defined]
+                collected.append(_check("pytorrent_routes", route, ProviderRoute))
         return collected
 
     def provider_info(self, settings: Settings) -> ProviderInfo:

@@ -40,6 +40,7 @@ from .passwords import MAX_LENGTH as PASSWORD_MAX_LENGTH
 from .passwords import needs_rehash as password_needs_rehash
 from .passwords import rehash as rehash_password
 from .passwords import verify as verify_password
+from .provider_routes import CookieChange, Endpoint, ProviderRoute, RouteRequest, RouteResponse
 from .storage import StoreError
 from .usernames import (
     HeaderMap,
@@ -57,6 +58,8 @@ from .usernames import normalise as normalise_username
 __all__ = [
     "PASSWORD_MAX_LENGTH",
     "ConfigError",
+    "CookieChange",
+    "Endpoint",
     "HeaderMap",
     "Identity",
     "Level",
@@ -65,8 +68,11 @@ __all__ = [
     "Principal",
     "ProviderContext",
     "ProviderInfo",
+    "ProviderRoute",
     "RequestFacts",
     "Role",
+    "RouteRequest",
+    "RouteResponse",
     "Setting",
     "Settings",
     "StoreError",

@@ -159,7 +159,7 @@ def test_misspelt_hook_is_refused() -> None:
     assert message.startswith("auth provider 'typo': unknown hook 'pytorrent_identifyy' in plugin")
     assert message.endswith("known hooks: pytorrent_authenticate, pytorrent_identify, "
                             "pytorrent_login_page, pytorrent_logout, pytorrent_provider_info, "
-                            "pytorrent_provision, pytorrent_settings")
+                            "pytorrent_provision, pytorrent_routes, pytorrent_settings")
     assert "\n" not in message
 
 

@@ -24,7 +24,7 @@ from pytorrent_core.testing import environment, running_app
 ROOT = Path(__file__).resolve().parent.parent
 CORE = ROOT / "pytorrent_core"
 BUILTIN = {"local": "pytorrent_auth_local", "proxy": "pytorrent_auth_proxy",
-           "tinyauth": "pytorrent_auth_tinyauth"}
+           "tinyauth": "pytorrent_auth_tinyauth", "oidc": "pytorrent_auth_oidc"}
 
 
 # ------------------------------------------------------------------ imports
@@ -321,3 +321,51 @@ def test_doctor_names_the_declared_headers(tmp_path: Path, monkeypatch: pytest.M
                for line in lines)
     assert any("a request carrying X-Forwarded-User or Remote-Name or Remote-Email or "
                "Remote-Groups is never bypassed" in line for line in lines)
+
+
+# ------------------------------------------------------------------ provider routes
+
+
+async def test_provider_routes_are_public_and_apply_the_answer(tmp_path: Path) -> None:
+    async def hello(request: api.RouteRequest) -> api.RouteResponse:
+        signed = request.sign("v")
+        assert request.unsign(signed, max_age=60) == "v"
+        assert request.unsign(signed + "x", max_age=60) is None
+        if request.args.get("go") == "away":
+            return api.RouteResponse(redirect_to="//evil.example/")
+        return api.RouteResponse(html=f"<p>{request.args.get('name')}</p>", status=418,
+                                 cookies=(api.CookieChange("c", "1", path="/auth/own/"),))
+
+    own = plugin(pytorrent_routes=lambda: [api.ProviderRoute("GET", "/auth/own/hello", hello)])
+    async with running_app(tmp_path, {"PYTORRENT_AUTH_PROVIDER": "own"},
+                           provider_plugin=own) as app:
+        client = app.quart.test_client()
+        reply = await client.get("/auth/own/hello?name=x&name=y")
+        assert reply.status_code == 418 and await reply.get_data(as_text=True) == "<p>x</p>"
+        cookie = reply.headers["Set-Cookie"]
+        assert "Path=/auth/own/" in cookie and "HttpOnly" in cookie and "SameSite=Lax" in cookie
+        away = await client.get("/auth/own/hello?go=away")
+        assert away.headers["Location"] == "/"  # never off-site from a path-like target
+
+
+async def test_provider_routes_must_stay_under_their_own_path(tmp_path: Path) -> None:
+    async def hijack(request: api.RouteRequest) -> api.RouteResponse:
+        return api.RouteResponse()
+
+    own = plugin(pytorrent_routes=lambda: [api.ProviderRoute("GET", "/login", hijack)])
+    with pytest.raises(ConfigError) as caught:
+        async with running_app(tmp_path, {"PYTORRENT_AUTH_PROVIDER": "own"},
+                               provider_plugin=own):
+            pass
+    assert str(caught.value) == ("auth provider 'own' declares the route /login: a "
+                                 "provider's pages must be under /auth/own/")
+
+
+async def test_login_page_may_send_the_browser_on(tmp_path: Path) -> None:
+    onward = plugin(pytorrent_login_page=lambda next_url: api.LoginPage(
+        redirect_to=f"/auth/onward/start?next={next_url}"))
+    async with running_app(tmp_path, {"PYTORRENT_AUTH_PROVIDER": "onward"},
+                           provider_plugin=onward) as app:
+        reply = await app.quart.test_client().get("/login?next=/account")
+        assert reply.status_code == 302
+        assert reply.headers["Location"] == "/auth/onward/start?next=/account"

@@ -11,7 +11,10 @@ from pytorrent_core.access.policy import Need, need_of
 from pytorrent_core.plugins import installed_providers
 from pytorrent_core.testing import running_app
 
-PROVIDERS = ["local", "tinyauth", "proxy"]
+PROVIDERS = ["local", "tinyauth", "proxy", "oidc"]
+SETTINGS = {"oidc": {"PYTORRENT_AUTH_OIDC_ISSUER": "https://auth.example.com",
+                     "PYTORRENT_AUTH_OIDC_CLIENT_ID": "pytorrent",
+                     "PYTORRENT_AUTH_OIDC_CLIENT_SECRET": "secret"}}
 
 
 def undeclared(quart: Quart) -> list[str]:
@@ -26,7 +29,7 @@ def undeclared(quart: Quart) -> list[str]:
 @pytest.mark.parametrize("provider", PROVIDERS)
 async def test_every_route_declares_a_requirement(tmp_path: Path, provider: str) -> None:
     assert provider in installed_providers(), f"pytorrent-auth-{provider} is not installed"
-    env = {"PYTORRENT_AUTH_PROVIDER": provider}
+    env = {"PYTORRENT_AUTH_PROVIDER": provider, **SETTINGS.get(provider, {})}
     async with running_app(tmp_path, env) as app:
         rules = list(app.quart.url_map.iter_rules())
         assert len(rules) > 10  # the enumeration really sees the app's routes

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from http.cookies import SimpleCookie
 from typing import Any
+from urllib.parse import parse_qsl
 
 from werkzeug.datastructures import Headers
 
@@ -78,6 +79,18 @@ class RequestFacts:
     client_shared: bool = False
     cookies: Mapping[str, str] = field(default_factory=dict)
     socket_auth: Mapping[str, Any] | None = None
+    query_string: str = ""  # as received, still percent-encoded
+
+    @property
+    def args(self) -> Mapping[str, str]:
+        """Query parameters; one sent twice keeps its first value. Parsed on first use."""
+        parsed: dict[str, str] | None = self.__dict__.get("_args")
+        if parsed is None:
+            parsed = {}
+            for name, value in parse_qsl(self.query_string, keep_blank_values=True):
+                parsed.setdefault(name, value)
+            self.__dict__["_args"] = parsed
+        return parsed
 
     @property
     def header_map(self) -> Mapping[str, str]:
@@ -254,6 +267,7 @@ def facts_from_scope(
         client_shared=effective_client is None or trusted.contains(effective_client),
         cookies=cookies,
         socket_auth=socket_auth,
+        query_string=bytes(scope.get("query_string") or b"").decode("latin-1"),
     )
 
 

@@ -59,6 +59,8 @@ class Resolver:
         info = services.plugins.provider_info(services.settings)
         self.provider = services.plugins.provider
         self.external = info.external
+        # pyTorrent's own passwords count only through break glass (web/break_glass.py).
+        self.passwords_elsewhere = not services.plugins.checks_passwords
         self.enabled = bool(self.settings.auth_enable)
         self.bypass_hosts = frozenset(self.settings.auth_bypass_hosts)
         self.break_glass_users = frozenset(self.settings.auth_break_glass_users)
@@ -151,13 +153,16 @@ class Resolver:
         identity = await self.services.plugins.identify(facts, self.settings)
         if identity is None:
             return self._no_identity(facts)
-        resolution = await self._sign_in(identity)
+        resolved = await self.user_for(identity)
+        resolution = resolved if isinstance(resolved, Resolution) \
+            else Resolution(await self.principal_for(resolved, "provider"))
         self.audit.provider_sign_in(identity.username, facts.client, self.provider,
                                     resolution.reason)
         return resolution
 
-    async def _sign_in(self, identity: Identity) -> Resolution:
-        """The user a vouched-for identity names, provisioned as AUTH.md says, or why not."""
+    async def user_for(self, identity: Identity) -> User | Resolution:
+        """The stored user an external identity signs in as (provisioned per the
+        settings), or the refusal. Also used by providers' own sign-in pages."""
         problem = username_problem(identity.username)
         if problem:  # a provider that skipped usernames.clean_username
             return Resolution(None, "bad_username",
@@ -184,7 +189,7 @@ class Resolver:
                               "and auto-create is off")
         if not user.active:
             return Resolution(None, "inactive_user", "this user is deactivated")
-        return Resolution(await self.principal_for(user, "provider"))
+        return user
 
     def _unvouched(self, facts: RequestFacts) -> Resolution | None:
         """Identity headers count only from a trusted proxy, with the shared secret if set."""

@@ -293,6 +293,14 @@ class Store:
             )).first()
         return _user(row) if row else None
 
+    async def users_by_email(self, email: str) -> list[User]:
+        """Users whose e-mail address is ``email``, ignoring case (none, one or several)."""
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(
+                select(*_USER_COLUMNS).where(func.lower(schema.users.c.email) == email.lower())
+                .order_by(schema.users.c.id))).all()
+        return [_user(row) for row in rows]
+
     async def get_user_by_fold(self, username: str) -> User | None:
         """The user whose name reads the same as ``username`` (see usernames.username_fold)."""
         async with self.engine.connect() as conn:

@@ -299,9 +299,10 @@ def create_app(settings: Settings, plugins: AuthPlugins) -> PyTorrentApp:
         """Browsers and bookmarks ask the root for it, whatever the page links to."""
         return await send_static("favicon.ico")  # type: ignore[misc]
 
-    from . import api_users, routes
+    from . import api_users, provider_routes, routes
 
     routes.register(quart)
+    provider_routes.register(quart, plugins.routes(settings), plugins.provider)
     api_users.register(quart)
 
     app = PyTorrentApp(sio, other_asgi_app=quart)

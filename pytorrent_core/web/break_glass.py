@@ -33,7 +33,7 @@ PATH = "/login/local"
 
 def enabled() -> bool:
     state = current_app.extensions["pytorrent"]
-    return bool(state["settings"].auth_break_glass_users) and state["resolver"].external
+    return bool(state["settings"].auth_break_glass_users) and state["resolver"].passwords_elsewhere
 
 
 def _refuse_unless_enabled() -> None:

@@ -85,6 +85,8 @@ def register(app: Quart) -> None:
             return await render_template("unauthenticated.html", resolution=resolution,
                                          header=state["resolver"].user_header,
                                          peer=g.facts.peer), 401
+        if page.redirect_to is not None:
+            return redirect(safe_next(page.redirect_to))
         return page.html, status or page.status, {"Content-Type": "text/html; charset=utf-8"}
 
     @app.post("/login")
@@ -230,7 +232,7 @@ def register(app: Quart) -> None:
                            field="new_password"), 400
         user, attempt = await authenticate(principal.username, current,
                                            kind="auth.password-check",
-                                           break_glass=_state()["resolver"].external)
+                                           break_glass=_state()["resolver"].passwords_elsewhere)
         if attempt.retry_after is not None:
             return jsonify(error=THROTTLED.format(seconds=attempt.retry_after),
                            retry_after=attempt.retry_after), 429, \

@@ -39,20 +39,20 @@ def _state() -> dict[str, Any]:
 
 def signed_in_with() -> str | None:
     """The provider the audit log records for password sign-ins and their sessions:
-    the active one, or ``break-glass`` when that one is external."""
+    the active one, or ``break-glass`` when that one takes no passwords."""
     state = _state()
-    return BREAK_GLASS if state["resolver"].external else state["plugins"].provider
+    return BREAK_GLASS if state["resolver"].passwords_elsewhere else state["plugins"].provider
 
 
 def login_path() -> str:
-    """Where a password sign-in starts over: the break-glass form beside an external
-    provider, else the provider's own page."""
-    return "/login/local" if _state()["resolver"].external else "/login"
+    """Where a password sign-in starts over: the break-glass form beside a provider
+    that takes no passwords, else the provider's own page."""
+    return "/login/local" if _state()["resolver"].passwords_elsewhere else "/login"
 
 
 def login_endpoint() -> str:
     """The view behind :func:`login_path`, for links in pages."""
-    return "break_glass.form" if _state()["resolver"].external else "login_form"
+    return "break_glass.form" if _state()["resolver"].passwords_elsewhere else "login_form"
 
 
 async def authenticate(username: str, password: str, *, kind: str = "auth.sign-in",

@@ -375,7 +375,7 @@ async def new_recovery_codes() -> Any:
     if isinstance(password, str) and password:
         user, attempt = await authenticate(principal.username, password,
                                            kind="auth.password-check",
-                                           break_glass=_state()["resolver"].external)
+                                           break_glass=_state()["resolver"].passwords_elsewhere)
         if attempt.retry_after is not None:
             return jsonify(error=THROTTLED_PASSWORD.format(seconds=attempt.retry_after),
                            retry_after=attempt.retry_after), 429, \
