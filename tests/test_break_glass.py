@@ -211,3 +211,29 @@ def test_start_up_warns_while_it_is_on(tmp_path: Path, caplog: pytest.LogCapture
     with caplog.at_level(logging.WARNING):
         warn_if_open(settings, "127.0.0.1", plugins)
     assert "break-glass" not in caplog.text
+
+
+async def test_beside_openid_connect_too(tmp_path: Path) -> None:
+    """oidc takes no passwords either: break glass opens /login/local for the named users
+    (no identity provider needs to answer), and the oidc page stays the normal way in."""
+    oidc = {"PYTORRENT_AUTH_PROVIDER": "oidc",
+            "PYTORRENT_AUTH_OIDC_ISSUER": "http://127.0.0.1:9/unreachable",
+            "PYTORRENT_AUTH_OIDC_CLIENT_ID": "pytorrent",
+            "PYTORRENT_AUTH_OIDC_CLIENT_SECRET": "s3cret-value",
+            "PYTORRENT_AUTH_BREAK_GLASS_USERS": "admin"}
+    async with running_app(tmp_path, oidc) as app:
+        await prepared(app)
+        async with client_for(app) as client:
+            assert (await sign_in(client, "bob", BOB_PASSWORD)).status_code == 401
+            reply = await sign_in(client, "admin", ADMIN_PASSWORD, "/account")
+            assert reply.status_code == 302 and reply.headers["location"] == "/account"
+            user = (await client.get("/api/auth/me")).json()["user"]
+            assert (user["username"], user["via"]) == ("admin", "session")
+        (ok,) = [e for e in await audit(app, "auth.sign-in") if e["outcome"] == "ok"]
+        assert (ok["actor"], ok["provider"]) == ("admin", "break-glass")
+    (tmp_path / "off").mkdir()
+    async with running_app(tmp_path / "off", {**oidc, "PYTORRENT_AUTH_BREAK_GLASS_USERS": ""}
+                           ) as app:
+        await prepared(app)
+        async with client_for(app) as client:
+            assert (await client.get("/login/local")).status_code == 404
