@@ -125,6 +125,16 @@ async def preflight(settings: Settings, plugins: AuthPlugins) -> None:
     Inside the ASGI lifespan the same errors would reach the log as tracebacks.
     Everything here is idempotent; the lifespan repeats it.
     """
+    if settings.redis_url_is_set:
+        from .cluster import check_redis
+
+        if not settings.server_secret_key:
+            raise ConfigError(
+                f"{settings.where('redis.url')}: several instances must sign sessions with "
+                "one key, but server.secret_key is unset and each instance would make its "
+                "own; set PYTORRENT_SECRET_KEY to the same long random value on every "
+                "instance (python3 -c 'import secrets; print(secrets.token_urlsafe(48))')")
+        await check_redis(settings)
     try:
         secret_key(settings)
     except OSError as error:

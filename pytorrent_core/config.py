@@ -277,6 +277,13 @@ CORE_SETTINGS: tuple[Setting, ...] = (
             "SQLAlchemy async URL (for example postgresql+asyncpg://...). "
             "Overrides database.path.", secret=True,
             example="postgresql+asyncpg://pytorrent@db.internal/pytorrent"),
+    Setting("redis.url", "PYTORRENT_REDIS_URL", None, parse_optional_str,
+            "Redis for several pyTorrent instances behind one load balancer: Socket.IO "
+            "events reach every instance, sign-outs and user changes reach every cache at "
+            "once, sign-in throttling counts once for all, and one instance polls each "
+            "watched rTorrent. Needs the redis extra (pip install 'pytorrent-core[redis]') "
+            "and server.secret_key. Default: unset, one instance.", secret=True,
+            example="redis://redis.internal:6379/0"),
     Setting("auth.enable", "PYTORRENT_AUTH_ENABLE", True, parse_bool,
             "Require authentication. false makes every request the built-in admin: "
             "only for a trusted, private machine."),
@@ -399,6 +406,10 @@ class Settings:
     def database_path(self) -> Path:
         configured = self.values.get("database.path")
         return Path(configured).expanduser() if configured else self.data_dir / "pytorrent.db"
+
+    @property
+    def redis_url_is_set(self) -> bool:
+        return bool(self.values.get("redis.url"))
 
     @property
     def database_url_is_set(self) -> bool:

@@ -22,7 +22,7 @@ from quart import (
 )
 
 from ..access.policy import Need, before_password_change, check, requires
-from ..access.throttle import Attempt, LoginThrottle
+from ..access.throttle import Attempt, LoginThrottle, SignInThrottle
 from ..models import LoginPage, LogoutAction, Principal, User
 from ..passwords import PasswordProblem, hash_password
 from . import two_factor
@@ -48,14 +48,14 @@ async def _authenticate(username: str, password: str, *,
     Every attempt is an audit event of ``kind``: ok, failed or throttled."""
     state = _state()
     services = state["services"]
-    throttle: LoginThrottle = state["throttle"]
-    attempt = throttle.begin(g.facts.client, username, shared=g.facts.client_shared)
+    throttle: SignInThrottle = state["throttle"]
+    attempt = await throttle.start(g.facts.client, username, shared=g.facts.client_shared)
     user = None
     if not attempt.refused:
         user = await services.plugins.authenticate(username, password, g.facts,
                                                      services.provider_context)
         if user is not None:
-            throttle.succeeded(attempt)
+            await throttle.forgive(attempt)
     outcome = "throttled" if attempt.refused else ("ok" if user is not None else "failed")
     services.audit.record(kind, actor=user.username if user else username.strip()[:128],
                           provider=state["plugins"].provider, outcome=outcome)
