@@ -230,8 +230,9 @@ async def test_a_sign_out_on_one_drops_the_others_connections_within_a_second(
                 "every connection of the ended session to drop", wait=5)
     assert on_b.dropped_at is not None and on_b.dropped_at - signed_out < 1.0
     assert max(v.dropped_at or 0 for v in (on_a, on_b, via_nginx)) - signed_out < 1.0
-    assert httpx.get(f"{stack.b.url}/api/auth/me", headers={"Cookie": cookie}
-                     ).status_code == 401
+    async with httpx.AsyncClient() as http:
+        me = await http.get(f"{stack.b.url}/api/auth/me", headers={"Cookie": cookie})
+    assert me.status_code == 401
 
 
 async def test_a_deactivation_on_one_drops_the_others_connections_within_a_second(
