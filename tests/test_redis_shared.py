@@ -90,6 +90,18 @@ async def test_counters_expire_in_redis(redis: Redis) -> None:
         assert 0 < await redis.pttl(key) <= 24 * 3600 * 1000
 
 
+async def test_without_redis_each_instance_still_throttles(redis_server: RedisProcess,
+                                                          redis: Redis) -> None:
+    throttle = SharedLoginThrottle(redis, "t:away")
+    redis_server.stop()
+    answers = [await throttle.start("203.0.113.9", "alice")
+               for _ in range(ADDRESS_LIMIT.failures + 1)]
+    assert [a.refused for a in answers] == [False] * ADDRESS_LIMIT.failures + [True]
+    fresh = await throttle.start("198.51.100.7", "bob")
+    await throttle.forgive(fresh)  # counted here, forgiven here: no error
+    assert not fresh.refused
+
+
 # ---------------------------------------------------------------- lease
 
 

@@ -7,13 +7,19 @@ and its username's) and the username's known addresses from Redis, lets a
 transaction that fails if another attempt changed them meanwhile (then it reads
 again). The clock is the wall clock, which instances share; each key expires
 once its counter would be forgotten anyway.
+
+While Redis does not answer, an in-process ``LoginThrottle`` counts instead: sign-in
+keeps working with each instance's own budget, rather than failing or going
+unthrottled.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import secrets
 import time
+import weakref
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +39,8 @@ if TYPE_CHECKING:
     from redis.asyncio import Redis
     from redis.asyncio.client import Pipeline
 
+log = logging.getLogger(__name__)
+
 MAX_TRIES = 50  # transactions lost to other attempts on the same keys before giving up
 KNOWN_TTL_MS = KNOWN_ADDRESS_DAYS * 86400 * 1000
 
@@ -49,6 +57,10 @@ class SharedLoginThrottle:
         self.address_limit = address_limit
         self.username_limit = username_limit
         self.clock = clock
+        self.fallback = LoginThrottle(address_limit=address_limit,
+                                      username_limit=username_limit)
+        self._counted_here: weakref.WeakValueDictionary[int, Attempt] = \
+            weakref.WeakValueDictionary()
 
     def _keys(self, address: str, username: str) -> tuple[str, str, str]:
         return (f"{self.prefix}:address:{address}", f"{self.prefix}:username:{username}",
@@ -60,6 +72,31 @@ class SharedLoginThrottle:
 
     async def start(self, client: str | None, username: str, *,
                     shared: bool = False) -> Attempt:
+        from redis.exceptions import RedisError
+
+        try:
+            return await self._start(client, username, shared=shared)
+        except (RedisError, OSError):
+            log.warning("sign-in throttle: Redis did not answer; counting in this instance "
+                        "alone until it does")
+            attempt = self.fallback.begin(client, username, shared=shared)
+            self._counted_here[id(attempt)] = attempt
+            return attempt
+
+    async def forgive(self, attempt: Attempt) -> None:
+        from redis.exceptions import RedisError
+
+        if self._counted_here.get(id(attempt)) is attempt:
+            self.fallback.succeeded(attempt)
+            return
+        try:
+            await self._forgive(attempt)
+        except (RedisError, OSError):
+            log.warning("sign-in throttle: Redis did not answer; a right password's earlier "
+                        "failures stay counted")
+
+    async def _start(self, client: str | None, username: str, *,
+                     shared: bool = False) -> Attempt:
         user = username_key(username)
         address = client_key(client)
         if shared:
@@ -84,7 +121,7 @@ class SharedLoginThrottle:
                     continue
         return Attempt(address, user, shared, retry_after=1)  # a flood on one name: wait
 
-    async def forgive(self, attempt: Attempt) -> None:
+    async def _forgive(self, attempt: Attempt) -> None:
         if attempt.refused:
             return
         address_key, username_key_, known_key = self._keys(attempt.address, attempt.username)
