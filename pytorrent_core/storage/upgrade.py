@@ -109,6 +109,9 @@ def upgrade(conn: Connection) -> list[str]:
             applied = migrations.apply_migrations(conn)
             if applied:
                 log.info("database: hand-written migrations %s applied", applied)
+            if migrations.current_version(conn) != migrations.FINAL:
+                raise SchemaError(f"database schema version {legacy} could not be brought to "
+                                  f"{migrations.FINAL}; restore a backup and report this")
             command.stamp(settings, FIRST)
             log.info("database: schema version %d stamped as revision %s", legacy, FIRST)
     todo = pending(conn)
