@@ -7,12 +7,15 @@ database with any password masked, what went wrong and what to do.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from .config import ConfigError, Settings
-from .storage import Store
+from .storage import Store, migrations, upgrade
 from .storage.location import describe, sqlite_file
-from .storage.upgrade import SchemaError
+from .storage.upgrade import Revision, SchemaError
 
 _EXTRAS = {"asyncpg": "pip install 'pytorrent-core[postgres]'",
            "aiosqlite": "pip install aiosqlite"}
@@ -36,16 +39,57 @@ def store_for(settings: Settings) -> Store:
 
 async def open_store(settings: Settings) -> Store:
     """The configured database, its schema brought up to date (see storage.upgrade)."""
+    return (await _migrated(settings))[0]
+
+
+async def upgrade_schema(settings: Settings) -> list[str]:
+    """Bring the configured database's schema up to date; the revisions applied."""
+    store, applied = await _migrated(settings)
+    await store.close()
+    return applied
+
+
+async def _migrated(settings: Settings) -> tuple[Store, list[str]]:
     store = store_for(settings)
     try:
-        await store.migrate()
+        return store, await store.migrate()
     except SchemaError as error:
         await store.close()
         raise ConfigError(f"database {describe(settings.database_url)}: {error}") from None
     except (OSError, SQLAlchemyError) as error:
         await store.close()
         raise _unusable(settings, error) from None
-    return store
+
+
+@dataclass(frozen=True)
+class SchemaState:
+    """Where a database's schema stands, read without changing anything."""
+
+    revision: str | None  # Alembic's; None before the first upgrade
+    legacy_version: int  # meta.schema_version of the releases before Alembic; 0 if none
+    pending: list[str]  # what `pytorrent db upgrade` would run
+    history: list[Revision]
+
+
+async def schema_state(settings: Settings) -> SchemaState:
+    def read(conn: Connection) -> SchemaState:
+        revision = upgrade.current(conn)
+        legacy = migrations.current_version(conn)
+        pending = upgrade.pending(conn)
+        if revision is None and legacy:  # stamped at the first revision, not run
+            pending = [step for step in pending if step != upgrade.FIRST]
+        return SchemaState(revision, legacy, pending, upgrade.history(conn))
+
+    store = store_for(settings)
+    try:
+        async with store.engine.connect() as conn:
+            return await conn.run_sync(read)
+    except SchemaError as error:
+        raise ConfigError(f"database {describe(settings.database_url)}: {error}") from None
+    except (OSError, SQLAlchemyError) as error:
+        raise _unusable(settings, error) from None
+    finally:
+        await store.close()
 
 
 def _unusable(settings: Settings, error: BaseException) -> ConfigError:
