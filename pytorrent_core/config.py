@@ -83,7 +83,7 @@ def parse_database_url(value: Any) -> str | None:
         url = make_url(text)
     except ArgumentError:
         raise ValueProblem(f"not a database URL; expected {DATABASE_URL_FORMS}") from None
-    backend, driver = url.get_backend_name(), url.get_driver_name()
+    backend, _, driver = url.drivername.partition("+")
     if DATABASE_DRIVERS.get(backend) != driver:
         raise ValueProblem(f"pyTorrent does not run on {url.drivername}; expected "
                            f"{DATABASE_URL_FORMS}")
