@@ -12,8 +12,6 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
-from sqlalchemy.exc import SQLAlchemyError
-
 from .access.audit import AuditLog
 from .access.cache import AuthCache
 from .config import (
@@ -25,11 +23,12 @@ from .config import (
     build_settings,
     read_raw,
 )
+from .database import open_store
 from .models import BUILTIN_ADMIN
 from .passwords import hash_password
 from .plugins import AuthPlugins, installed_providers, make_plugin_manager
 from .services import Services
-from .storage import Store
+from .storage import Store, StoreError
 
 log = logging.getLogger("pytorrent")
 
@@ -110,9 +109,12 @@ def secret_key(settings: Settings) -> str:
 
 async def open_services(settings: Settings, plugins: AuthPlugins) -> Services:
     """Migrate the database, ensure an admin exists, and build the shared services."""
-    store = Store.from_url(settings.database_url)
-    await store.migrate()
-    await ensure_admin(store)
+    store = await open_store(settings)
+    try:
+        await ensure_admin(store)
+    except BaseException:
+        await store.close()
+        raise
     cache = AuthCache(store, require_two_factor_admins=bool(
         settings.get("auth.require_2fa_admins", False)))
     return Services(settings=settings, store=store, cache=cache, plugins=plugins,
@@ -142,13 +144,7 @@ async def preflight(settings: Settings, plugins: AuthPlugins) -> None:
             f"{settings.where('server.data_dir')}: cannot keep the secret key in "
             f"{settings.data_dir}: {error.strerror}; choose a writable folder or set "
             "PYTORRENT_SECRET_KEY") from None
-    try:
-        services = await open_services(settings, plugins)
-    except (OSError, SQLAlchemyError) as error:
-        key = "database.url" if settings.database_url_is_set else "database.path"
-        detail = getattr(error, "orig", None) or error
-        raise ConfigError(f"{settings.where(key)}: cannot open the database: {detail}; "
-                          "choose a writable location") from None
+    services = await open_services(settings, plugins)
     try:
         await check_bypass_user(services)
     finally:
@@ -172,9 +168,15 @@ async def ensure_admin(store: Store) -> str | None:
     if await store.count_active_admins() > 0 or await store.get_user_by_name(BUILTIN_ADMIN):
         return None
     password = secrets.token_urlsafe(12)
-    await store.create_user(BUILTIN_ADMIN, role="admin", password_hash=hash_password(password),
-                            builtin=True, display_name="Administrator",
-                            must_change_password=True, actor="first-start")
+    try:
+        await store.create_user(BUILTIN_ADMIN, role="admin",
+                                password_hash=hash_password(password), builtin=True,
+                                display_name="Administrator", must_change_password=True,
+                                actor="first-start")
+    except StoreError as problem:
+        if problem.status != 409:
+            raise
+        return None  # another server starting on the same database created it first
     message = (
         f"created the built-in admin user '{BUILTIN_ADMIN}' with one-time password: {password}\n"
         f"  change it now: {command_name()} reset-password {BUILTIN_ADMIN}"

@@ -66,6 +66,30 @@ def parse_optional_str(value: Any) -> str | None:
     return text or None
 
 
+# The engines pyTorrent runs on, each with its asyncio driver.
+DATABASE_DRIVERS = {"sqlite": "aiosqlite", "postgresql": "asyncpg"}
+DATABASE_URL_FORMS = ("postgresql+asyncpg://user:password@host/database or "
+                      "sqlite+aiosqlite:///path/to/pytorrent.db")
+
+
+def parse_database_url(value: Any) -> str | None:
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    text = parse_optional_str(value)
+    if text is None:
+        return None
+    try:
+        url = make_url(text)
+    except ArgumentError:
+        raise ValueProblem(f"not a database URL; expected {DATABASE_URL_FORMS}") from None
+    backend, _, driver = url.drivername.partition("+")
+    if DATABASE_DRIVERS.get(backend) != driver:
+        raise ValueProblem(f"pyTorrent does not run on {url.drivername}; expected "
+                           f"{DATABASE_URL_FORMS}")
+    return text
+
+
 def parse_int(minimum: int, maximum: int) -> Callable[[Any], int]:
     def parse(value: Any) -> int:
         if isinstance(value, bool):
@@ -273,10 +297,14 @@ CORE_SETTINGS: tuple[Setting, ...] = (
     Setting("database.path", "PYTORRENT_DB_PATH", None, parse_optional_str,
             "SQLite database file. Default: pytorrent.db in the data folder.",
             example="/var/lib/pytorrent/pytorrent.db"),
-    Setting("database.url", "PYTORRENT_DATABASE_URL", None, parse_optional_str,
-            "SQLAlchemy async URL (for example postgresql+asyncpg://...). "
-            "Overrides database.path.", secret=True,
-            example="postgresql+asyncpg://pytorrent@db.internal/pytorrent"),
+    Setting("database.url", "PYTORRENT_DATABASE_URL", None, parse_database_url,
+            "Database URL: postgresql+asyncpg://user:password@host/database for "
+            "PostgreSQL (install pyTorrent with the postgres extra) or "
+            "sqlite+aiosqlite:///path. Overrides database.path.", secret=True,
+            example="postgresql+asyncpg://pytorrent:secret@db.internal/pytorrent"),
+    Setting("database.pool_size", "PYTORRENT_DATABASE_POOL_SIZE", 5, parse_int(1, 1000),
+            "Connections each server keeps open to PostgreSQL; busy moments may open twice "
+            "as many more. Ignored for SQLite."),
     Setting("redis.url", "PYTORRENT_REDIS_URL", None, parse_optional_str,
             "Redis for several pyTorrent instances behind one load balancer: Socket.IO "
             "events reach every instance, sign-outs and user changes reach every cache at "
@@ -420,6 +448,11 @@ class Settings:
         if self.values.get("database.url"):
             return str(self.values["database.url"])
         return f"sqlite+aiosqlite:///{self.database_path}"
+
+    @property
+    def database_setting(self) -> str:
+        """The key that chose the database: for messages about it."""
+        return "database.url" if self.database_url_is_set else "database.path"
 
     @property
     def api_allowed_origins(self) -> tuple[str, ...]:

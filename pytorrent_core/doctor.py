@@ -14,9 +14,9 @@ from typing import Literal
 
 from .bootstrap import open_to_private_networks, public_networks
 from .config import Settings
+from .database import open_store
 from .models import BUILTIN_ADMIN
 from .plugins import AuthPlugins, installed_providers
-from .storage import Store
 from .storage.location import sqlite_file
 
 Level = Literal["ok", "warn", "error"]
@@ -114,9 +114,8 @@ async def check_database(settings: Settings) -> list[Finding]:
     path = sqlite_file(settings.database_url)
     user = None
     if path is None or path.exists():  # a check must not create the database
-        store = Store.from_url(settings.database_url)
+        store = await open_store(settings)
         try:
-            await store.migrate()
             user = await store.get_user_by_name(settings.auth_bypass_user)
             first_start = user is None and await store.count_active_admins() == 0
         finally:

@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from support.postgres import PostgresServer
 
 from pytorrent_core.testing import running_app
 from pytorrent_core.web.app import PyTorrentApp
@@ -50,3 +51,28 @@ def cheap_passwords(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     passwords._dummy_hash.cache_clear()
     yield
     passwords._dummy_hash.cache_clear()
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """The real PostgreSQL (Debian ``postgresql``), one per session, on a free loopback
+    port; it fails, never skips, when PostgreSQL is not installed."""
+    with PostgresServer() as server:
+        yield server
+
+
+@pytest.fixture
+def postgres_url(postgres_server: PostgresServer) -> Iterator[str]:
+    """A fresh, empty PostgreSQL database for one test: its ``postgresql+asyncpg`` URL."""
+    url = postgres_server.create_database()
+    yield url
+    postgres_server.drop_database(url)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty database on each engine pyTorrent runs on: a SQLite file in ``tmp_path``,
+    then a fresh database on the real PostgreSQL."""
+    if request.param == "postgresql":
+        return str(request.getfixturevalue("postgres_url"))
+    return f"sqlite+aiosqlite:///{tmp_path / 'db' / 'pytorrent.db'}"

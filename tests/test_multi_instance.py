@@ -7,7 +7,8 @@ the other; a sign-out or a deactivation on one drops the other's live Socket.IO
 connections within a second; a throttled username is throttled on both; one
 instance polls rTorrent and its diffs reach the viewers of both; when that
 instance dies the other takes polling over within the lease. The database is a
-SQLite file both processes open. Every wait polls with a deadline.
+real PostgreSQL (``postgres_url`` in conftest.py); two of the tests run again on
+one SQLite file both processes open. Every wait polls with a deadline.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import sqlite3
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -50,7 +50,6 @@ class Stack:
     nginx: NginxProcess
     redis: RedisProcess
     rtorrent: RTorrentProcess
-    database: Path
 
     @property
     def servers(self) -> tuple[ServerProcess, ServerProcess]:
@@ -71,10 +70,9 @@ class Stack:
         log = self.nginx.root.parent / "upstreams.log"
         return log.read_text(encoding="utf-8").splitlines() if log.exists() else []
 
-    def user_id(self, username: str) -> int:
-        with sqlite3.connect(self.database) as conn:
-            return int(conn.execute("SELECT id FROM users WHERE username = ?",
-                                    (username,)).fetchone()[0])
+    def user_id(self, cookie: str) -> int:
+        me = httpx.get(f"{self.nginx.url}/api/auth/me", headers={"Cookie": cookie})
+        return int(me.json()["user"]["id"])
 
     def poller(self) -> str | None:
         with Redis.from_url(self.redis.url, decode_responses=True) as client:
@@ -103,13 +101,19 @@ def upstream(a: ServerProcess, b: ServerProcess, log: Path) -> str:
 
 
 @pytest.fixture
-def stack(tmp_path: Path) -> Iterator[Stack]:
-    database = tmp_path / "shared" / "pytorrent.db"
-    database.parent.mkdir()
+def stack(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Stack]:
+    """Both instances, nginx, Redis and rTorrent; the database is PostgreSQL unless the
+    test asks for ``sqlite`` (``parametrize("stack", [...], indirect=True)``)."""
+    engine = getattr(request, "param", "postgresql")
+    if engine == "postgresql":
+        database = {"PYTORRENT_DATABASE_URL": request.getfixturevalue("postgres_url")}
+    else:
+        (tmp_path / "shared").mkdir()
+        database = {"PYTORRENT_DB_PATH": str(tmp_path / "shared" / "pytorrent.db")}
     with RedisProcess(tmp_path / "redis") as redis, \
             RTorrentProcess(tmp_path / "rtorrent") as rtorrent:
         env = {"PYTORRENT_REDIS_URL": redis.url, "PYTORRENT_SECRET_KEY": "s" * 48,
-               "PYTORRENT_DB_PATH": str(database), "PYTORRENT_RTORRENT_POLL_INTERVAL": "0.2"}
+               "PYTORRENT_RTORRENT_POLL_INTERVAL": "0.2", **database}
         (tmp_path / "a").mkdir()
         (tmp_path / "b").mkdir()
         a = ServerProcess(tmp_path / "a", env)
@@ -124,7 +128,7 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
                 assert done.returncode == 0, done.stderr
             with b, run_nginx(tmp_path, f"location / {{ {proxy_to('http://pytorrent')} }}",
                               http_extra=upstream(a, b, tmp_path / "upstreams.log")) as nginx:
-                yield Stack(a, b, nginx, redis, rtorrent, database)
+                yield Stack(a, b, nginx, redis, rtorrent)
 
 
 class Viewer:
@@ -180,6 +184,7 @@ async def until(check: Any, what: str, wait: float = WAIT) -> None:
 # ---------------------------------------------------------------- sign-in
 
 
+@pytest.mark.parametrize("stack", ["postgresql", "sqlite"], indirect=True)
 def test_a_sign_in_through_either_is_good_on_both(stack: Stack) -> None:
     for _ in range(2):  # round-robin: the two sign-ins land on different instances
         cookie = stack.cookie("alice")
@@ -240,8 +245,9 @@ async def test_a_deactivation_on_one_drops_the_others_connections_within_a_secon
     cookie = stack.cookie("alice")
     admin = stack.cookie("boss", ADMIN_PASSWORD)
     on_a, on_b, via_nginx = await _connected_on_each(stack, cookie, viewers)
+    alice = stack.user_id(cookie)
     async with httpx.AsyncClient() as http:
-        changed = await http.put(f"{stack.a.url}/api/auth/users/{stack.user_id('alice')}",
+        changed = await http.put(f"{stack.a.url}/api/auth/users/{alice}",
                                  json={"active": False},
                                  headers={"Cookie": admin, "Origin": stack.a.url})
     assert changed.status_code == 200, changed.text
@@ -259,6 +265,7 @@ def _diffs_with(viewer: Viewer, info_hash: str) -> list[dict[str, Any]]:
             if any(row.get("hash") == info_hash for row in diff["changed"])]
 
 
+@pytest.mark.parametrize("stack", ["postgresql", "sqlite"], indirect=True)
 async def test_one_poller_feeds_both_and_polling_moves_when_its_instance_dies(
         stack: Stack, viewers: list[Viewer]) -> None:
     cookie = stack.cookie("alice")

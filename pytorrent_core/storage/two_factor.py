@@ -39,7 +39,10 @@ class TwoFactorStore:
 
     async def begin(self, user_id: int, secret: str, salt: str) -> None:
         """Start (or restart) an unconfirmed enrolment; refused once one is confirmed."""
-        async with self.store.engine.begin() as conn:
+        async with self.store.writer.begin() as conn:
+            # The user's row locked: two enrolments begun at once replace in turn.
+            await conn.execute(select(schema.users.c.id).where(schema.users.c.id == user_id)
+                               .with_for_update())
             row = (await conn.execute(select(schema.user_totp.c.confirmed_at)
                                       .where(schema.user_totp.c.user_id == user_id))).first()
             if row is not None and row.confirmed_at is not None:
@@ -72,7 +75,7 @@ class TwoFactorStore:
 
     async def use_step(self, user_id: int, step: int) -> bool:
         """Record that a code of ``step`` was used; False if that step (or a later one) was."""
-        async with self.store.engine.begin() as conn:
+        async with self.store.writer.begin() as conn:
             result = await conn.execute(
                 update(schema.user_totp)
                 .where(schema.user_totp.c.user_id == user_id,
@@ -83,7 +86,7 @@ class TwoFactorStore:
 
     async def use_recovery_code(self, user_id: int, digest: str) -> bool:
         """Spend a recovery code; False if it is unknown or already spent."""
-        async with self.store.engine.begin() as conn:
+        async with self.store.writer.begin() as conn:
             result = await conn.execute(
                 update(schema.recovery_codes)
                 .where(schema.recovery_codes.c.user_id == user_id,
