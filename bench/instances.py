@@ -1,10 +1,11 @@
 """Two instances against one: ``python bench/instances.py [--quick]``
 
 What several instances cost and give: two ``pytorrent serve`` processes share a
-SQLite file (seeded through the Store before they start) and a redis-server,
-behind a real nginx that round-robins over keep-alive upstream connections; a
-second nginx sends everything to the first instance only, so both topologies pay
-the same proxy hop and run the same code (Redis on). Load comes from ``wrk`` (or
+PostgreSQL database (or, with ``--sqlite``, one SQLite file), seeded through the
+Store before they start, and a redis-server (both real, on loopback), behind a
+real nginx that round-robins over keep-alive upstream connections; a second
+nginx sends everything to the first instance only, so both topologies pay the
+same proxy hop and run the same code (Redis on). Load comes from ``wrk`` (or
 bench/loadgen.py) in its own process; all cases run interleaved over several
 rounds and the table shows medians: req/s per case, its ratio to the same
 topology's ``/api/health``, and two instances' req/s over one's.
@@ -37,6 +38,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
 from support.nginx import NginxProcess, run_nginx  # noqa: E402
+from support.postgres import PostgresServer  # noqa: E402
 from support.redis import RedisProcess  # noqa: E402
 
 from pytorrent_core.testing import ServerProcess, environment  # noqa: E402
@@ -94,6 +96,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="seconds per case per round (default 3)")
     parser.add_argument("--connections", type=int, default=8,
                         help="keep-alive connections from the load generator (default 8)")
+    parser.add_argument("--sqlite", action="store_true",
+                        help="share one SQLite file instead of a PostgreSQL database")
     parser.add_argument("--python-load", action="store_true",
                         help="use bench/loadgen.py even when wrk is installed")
     args = parser.parse_args(argv)
@@ -102,22 +106,27 @@ def main(argv: list[str] | None = None) -> int:
     warmup = 0.0 if args.quick else 1.0
     load_tool, load = drive.runner(prefer_python=args.python_load)
     started = time.monotonic()
-    print("pyTorrent two instances vs one (shared SQLite file + Redis, nginx in front)")
+    engine = "one SQLite file" if args.sqlite else "PostgreSQL"
+    print(f"pyTorrent two instances vs one ({engine} + Redis, nginx in front)")
     print(f"date: {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M UTC}")
     print(f"machine: {os.cpu_count()} cores, {platform.system()} {platform.release()}; "
           f"load: {load_tool}, {args.connections} connections, {seconds:g} s per case, "
           f"{rounds} interleaved rounds, medians")
     root = Path(tempfile.mkdtemp(prefix="pytorrent-bench-instances-"))
-    processes: list[ServerProcess | NginxProcess | RedisProcess] = []
+    processes: list[ServerProcess | NginxProcess | RedisProcess | PostgresServer] = []
     problems: list[str] = []
     try:
         redis = RedisProcess(root / "redis").start()
         processes.append(redis)
-        shared = root / "shared"
-        shared.mkdir()
+        if args.sqlite:
+            (root / "shared").mkdir()
+            database = {"PYTORRENT_DB_PATH": str(root / "shared" / "pytorrent.db")}
+        else:
+            postgres = PostgresServer().start()
+            processes.append(postgres)
+            database = {"PYTORRENT_DATABASE_URL": postgres.create_database()}
         env = {"PYTORRENT_AUTH_PROVIDER": "local", "PYTORRENT_REDIS_URL": redis.url,
-               "PYTORRENT_SECRET_KEY": "bench-" + "k" * 42,
-               "PYTORRENT_DB_PATH": str(shared / "pytorrent.db")}
+               "PYTORRENT_SECRET_KEY": "bench-" + "k" * 42, **database}
         (root / "a").mkdir()
         (root / "b").mkdir()
         seeded = seeding.seed(environment(root / "a", env), seeding.SMALL)
