@@ -31,9 +31,7 @@ def store_for(settings: Settings) -> Store:
         fix = _EXTRAS.get(name.split(".")[0], f"pip install {name}")
         raise ConfigError(f"{settings.where(settings.database_setting)}: the database "
                           f"driver {name} is not installed; install it ({fix})") from None
-    except SQLAlchemyError as error:
-        raise ConfigError(f"{settings.where(settings.database_setting)}: {error}") from None
-    except OSError as error:
+    except (OSError, SQLAlchemyError) as error:
         raise _unusable(settings, error) from None
 
 
@@ -95,7 +93,8 @@ async def schema_state(settings: Settings) -> SchemaState:
 def _unusable(settings: Settings, error: BaseException) -> ConfigError:
     where = settings.where(settings.database_setting)
     detail = error.orig if isinstance(error, DBAPIError) and error.orig else error
-    text = " ".join(str(detail).split()) or type(detail).__name__
+    text = " ".join(str(detail).split()).split(" (Background on this error")[0]
+    text = text or type(detail).__name__
     if sqlite_file(settings.database_url) is not None:
         return ConfigError(f"{where}: cannot open the database: {text}; choose a writable "
                            "location")

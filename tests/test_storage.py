@@ -313,3 +313,20 @@ async def test_default_database_lives_in_the_data_dir(tmp_path: Path) -> None:
         assert app.services.settings.database_url == (
             testing.database_url(tmp_path))
     assert (tmp_path / "data" / "pytorrent.db").is_file()
+
+
+def test_the_revisions_ship_inside_the_package() -> None:
+    """Not Python packages (no __init__.py): only package-data puts them in a wheel."""
+    import fnmatch
+    import tomllib
+
+    root = pathlib.Path(__file__).parent.parent
+    config = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))
+    patterns = config["tool"]["setuptools"]["package-data"]["pytorrent_core"]
+    package = root / "pytorrent_core"
+    shipped = [path.relative_to(package).as_posix()
+               for path in (package / "storage" / "revisions").rglob("*")
+               if path.is_file() and "__pycache__" not in path.parts]
+    assert "storage/revisions/versions/0001_release_schema.py" in shipped
+    for name in shipped:
+        assert any(fnmatch.fnmatch(name, pattern) for pattern in patterns), name

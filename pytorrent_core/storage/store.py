@@ -218,8 +218,10 @@ def make_engine(url: str, *, pool_size: int = DEFAULT_POOL_SIZE) -> AsyncEngine:
             conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
         return engine
+    # A server that does not answer is an error in seconds, not after the driver's minute.
     return create_async_engine(url, pool_pre_ping=True, hide_parameters=True,
-                               pool_size=pool_size, max_overflow=pool_size * 2)
+                               pool_size=pool_size, max_overflow=pool_size * 2,
+                               connect_args={"timeout": 15})
 
 
 def dialect_insert(conn: AsyncConnection, table: Table) -> Any:

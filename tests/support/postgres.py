@@ -40,6 +40,8 @@ from types import TracebackType
 
 from pytorrent_core.testing import free_port
 
+# The engines pyTorrent runs on: what tests parametrised over databases run on.
+ENGINES = ("sqlite", "postgresql")
 SUPERUSER = "pytorrent"
 _SYSTEM_USER = "postgres"
 
