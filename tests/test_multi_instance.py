@@ -238,6 +238,10 @@ async def test_a_sign_out_on_one_drops_the_others_connections_within_a_second(
     async with httpx.AsyncClient() as http:
         me = await http.get(f"{stack.b.url}/api/auth/me", headers={"Cookie": cookie})
     assert me.status_code == 401
+    late = Viewer()  # nor can the ended session connect again, anywhere
+    viewers.append(late)
+    with pytest.raises(socketio.exceptions.ConnectionError):
+        await late.connect(stack.b.url, cookie)
 
 
 async def test_a_deactivation_on_one_drops_the_others_connections_within_a_second(
