@@ -12,8 +12,6 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
-from sqlalchemy.exc import SQLAlchemyError
-
 from . import groups
 from .access.audit import AuditLog
 from .access.cache import AuthCache
@@ -26,11 +24,12 @@ from .config import (
     build_settings,
     read_raw,
 )
+from .database import open_store
 from .models import BUILTIN_ADMIN
 from .passwords import hash_password
 from .plugins import AuthPlugins, installed_providers, make_plugin_manager
 from .services import Services
-from .storage import Store
+from .storage import Store, StoreError
 
 log = logging.getLogger("pytorrent")
 
@@ -112,9 +111,12 @@ def secret_key(settings: Settings) -> str:
 
 async def open_services(settings: Settings, plugins: AuthPlugins) -> Services:
     """Migrate the database, ensure an admin exists, and build the shared services."""
-    store = Store.from_url(settings.database_url)
-    await store.migrate()
-    await ensure_admin(store)
+    store = await open_store(settings)
+    try:
+        await ensure_admin(store)
+    except BaseException:
+        await store.close()
+        raise
     cache = AuthCache(store, require_two_factor_admins=bool(
         settings.get("auth.require_2fa_admins", False)))
     return Services(settings=settings, store=store, cache=cache, plugins=plugins,
@@ -127,6 +129,16 @@ async def preflight(settings: Settings, plugins: AuthPlugins) -> None:
     Inside the ASGI lifespan the same errors would reach the log as tracebacks.
     Everything here is idempotent; the lifespan repeats it.
     """
+    if settings.redis_url_is_set:
+        from .cluster import check_redis
+
+        if not settings.server_secret_key:
+            raise ConfigError(
+                f"{settings.where('redis.url')}: several instances must sign sessions with "
+                "one key, but server.secret_key is unset and each instance would make its "
+                "own; set PYTORRENT_SECRET_KEY to the same long random value on every "
+                "instance (python3 -c 'import secrets; print(secrets.token_urlsafe(48))')")
+        await check_redis(settings)
     try:
         secret_key(settings)
     except OSError as error:
@@ -134,13 +146,7 @@ async def preflight(settings: Settings, plugins: AuthPlugins) -> None:
             f"{settings.where('server.data_dir')}: cannot keep the secret key in "
             f"{settings.data_dir}: {error.strerror}; choose a writable folder or set "
             "PYTORRENT_SECRET_KEY") from None
-    try:
-        services = await open_services(settings, plugins)
-    except (OSError, SQLAlchemyError) as error:
-        key = "database.url" if settings.database_url_is_set else "database.path"
-        detail = getattr(error, "orig", None) or error
-        raise ConfigError(f"{settings.where(key)}: cannot open the database: {detail}; "
-                          "choose a writable location") from None
+    services = await open_services(settings, plugins)
     try:
         await check_bypass_user(services)
         for message in await group_profile_problems(settings, services.store):
@@ -187,9 +193,15 @@ async def ensure_admin(store: Store) -> str | None:
     if await store.count_active_admins() > 0 or await store.get_user_by_name(BUILTIN_ADMIN):
         return None
     password = secrets.token_urlsafe(12)
-    await store.create_user(BUILTIN_ADMIN, role="admin", password_hash=hash_password(password),
-                            builtin=True, display_name="Administrator",
-                            must_change_password=True, actor="first-start")
+    try:
+        await store.create_user(BUILTIN_ADMIN, role="admin",
+                                password_hash=hash_password(password), builtin=True,
+                                display_name="Administrator", must_change_password=True,
+                                actor="first-start")
+    except StoreError as problem:
+        if problem.status != 409:
+            raise
+        return None  # another server starting on the same database created it first
     message = (
         f"created the built-in admin user '{BUILTIN_ADMIN}' with one-time password: {password}\n"
         f"  change it now: {command_name()} reset-password {BUILTIN_ADMIN}"

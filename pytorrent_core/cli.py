@@ -226,12 +226,13 @@ def auth_doctor(obj: Context) -> None:
 
 
 def _register_subcommands() -> None:
-    from . import cli_audit, cli_profiles, cli_tokens, cli_users
+    from . import cli_audit, cli_db, cli_profiles, cli_tokens, cli_users
 
     cli_users.register(main)
     cli_audit.register(main)
     cli_tokens.register(main)
     cli_profiles.register(main)
+    cli_db.register(main)
 
 
 _register_subcommands()

@@ -24,9 +24,10 @@ def _with_store(obj: Context, work: Callable[[Store], Awaitable[T]]) -> T:
     obj.require_database()
 
     async def run() -> T:
-        store = Store.from_url(obj.settings.database_url)
+        from .database import open_store
+
+        store = await open_store(obj.settings)
         try:
-            await store.migrate()
             return await work(store)
         finally:
             await store.close()

@@ -69,6 +69,30 @@ def parse_optional_str(value: Any) -> str | None:
     return text or None
 
 
+# The engines pyTorrent runs on, each with its asyncio driver.
+DATABASE_DRIVERS = {"sqlite": "aiosqlite", "postgresql": "asyncpg"}
+DATABASE_URL_FORMS = ("postgresql+asyncpg://user:password@host/database or "
+                      "sqlite+aiosqlite:///path/to/pytorrent.db")
+
+
+def parse_database_url(value: Any) -> str | None:
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    text = parse_optional_str(value)
+    if text is None:
+        return None
+    try:
+        url = make_url(text)
+    except ArgumentError:
+        raise ValueProblem(f"not a database URL; expected {DATABASE_URL_FORMS}") from None
+    backend, _, driver = url.drivername.partition("+")
+    if DATABASE_DRIVERS.get(backend) != driver:
+        raise ValueProblem(f"pyTorrent does not run on {url.drivername}; expected "
+                           f"{DATABASE_URL_FORMS}")
+    return text
+
+
 def parse_int(minimum: int, maximum: int) -> Callable[[Any], int]:
     def parse(value: Any) -> int:
         if isinstance(value, bool):
@@ -336,10 +360,21 @@ CORE_SETTINGS: tuple[Setting, ...] = (
     Setting("database.path", "PYTORRENT_DB_PATH", None, parse_optional_str,
             "SQLite database file. Default: pytorrent.db in the data folder.",
             example="/var/lib/pytorrent/pytorrent.db"),
-    Setting("database.url", "PYTORRENT_DATABASE_URL", None, parse_optional_str,
-            "SQLAlchemy async URL (for example postgresql+asyncpg://...). "
-            "Overrides database.path.", secret=True,
-            example="postgresql+asyncpg://pytorrent@db.internal/pytorrent"),
+    Setting("database.url", "PYTORRENT_DATABASE_URL", None, parse_database_url,
+            "Database URL: postgresql+asyncpg://user:password@host/database for "
+            "PostgreSQL (install pyTorrent with the postgres extra) or "
+            "sqlite+aiosqlite:///path. Overrides database.path.", secret=True,
+            example="postgresql+asyncpg://pytorrent:secret@db.internal/pytorrent"),
+    Setting("database.pool_size", "PYTORRENT_DATABASE_POOL_SIZE", 5, parse_int(1, 1000),
+            "Connections each server keeps open to PostgreSQL; busy moments may open twice "
+            "as many more. Ignored for SQLite."),
+    Setting("redis.url", "PYTORRENT_REDIS_URL", None, parse_optional_str,
+            "Redis for several pyTorrent instances behind one load balancer: Socket.IO "
+            "events reach every instance, sign-outs and user changes reach every cache at "
+            "once, sign-in throttling counts once for all, and one instance polls each "
+            "watched rTorrent. Needs the redis extra (pip install 'pytorrent-core[redis]') "
+            "and server.secret_key. Default: unset, one instance.", secret=True,
+            example="redis://redis.internal:6379/0"),
     Setting("auth.enable", "PYTORRENT_AUTH_ENABLE", True, parse_bool,
             "Require authentication. false makes every request the built-in admin: "
             "only for a trusted, private machine."),
@@ -482,6 +517,10 @@ class Settings:
         return Path(configured).expanduser() if configured else self.data_dir / "pytorrent.db"
 
     @property
+    def redis_url_is_set(self) -> bool:
+        return bool(self.values.get("redis.url"))
+
+    @property
     def database_url_is_set(self) -> bool:
         return bool(self.values.get("database.url"))
 
@@ -490,6 +529,11 @@ class Settings:
         if self.values.get("database.url"):
             return str(self.values["database.url"])
         return f"sqlite+aiosqlite:///{self.database_path}"
+
+    @property
+    def database_setting(self) -> str:
+        """The key that chose the database: for messages about it."""
+        return "database.url" if self.database_url_is_set else "database.path"
 
     @property
     def api_allowed_origins(self) -> tuple[str, ...]:

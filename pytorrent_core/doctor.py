@@ -20,9 +20,9 @@ from .bootstrap import (
     public_networks,
 )
 from .config import Settings
+from .database import open_store
 from .models import BUILTIN_ADMIN
 from .plugins import AuthPlugins, installed_providers
-from .storage import Store
 from .storage.location import sqlite_file
 
 Level = Literal["ok", "warn", "error"]
@@ -149,9 +149,8 @@ async def check_database(settings: Settings) -> list[Finding]:
     path = sqlite_file(settings.database_url)
     if settings.auth_enable and settings.auth_group_permissions and (
             path is None or path.exists()):
-        store = Store.from_url(settings.database_url)
+        store = await open_store(settings)
         try:
-            await store.migrate()
             found += [Finding("warn", problem)
                       for problem in await group_profile_problems(settings, store)]
         finally:
@@ -165,9 +164,8 @@ async def _check_bypass_user(settings: Settings) -> list[Finding]:
     path = sqlite_file(settings.database_url)
     user = None
     if path is None or path.exists():  # a check must not create the database
-        store = Store.from_url(settings.database_url)
+        store = await open_store(settings)
         try:
-            await store.migrate()
             user = await store.get_user_by_name(settings.auth_bypass_user)
             first_start = user is None and await store.count_active_admins() == 0
         finally:

@@ -6,16 +6,32 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from support.postgres import ENGINES, PostgresServer
 
 from pytorrent_core.testing import running_app
 from pytorrent_core.web.app import PyTorrentApp
 
 
 @pytest.fixture
-async def app(tmp_path: Path) -> AsyncIterator[PyTorrentApp]:
-    """Local provider, embedded defaults."""
-    async with running_app(tmp_path) as running:
+async def app(tmp_path: Path, app_database: dict[str, str]) -> AsyncIterator[PyTorrentApp]:
+    """Local provider, embedded defaults (on both engines in modules marked each_database)."""
+    async with running_app(tmp_path, app_database) as running:
         yield running
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "app_database" in metafunc.fixturenames and \
+            metafunc.definition.get_closest_marker("each_database"):
+        metafunc.parametrize("app_database", ENGINES, indirect=True)
+
+
+@pytest.fixture
+def app_database(request: pytest.FixtureRequest) -> dict[str, str]:
+    """The environment that points an app at its database: nothing (SQLite in the data
+    folder) unless the test's module is marked each_database, then each engine in turn."""
+    if getattr(request, "param", "sqlite") == "postgresql":
+        return {"PYTORRENT_DATABASE_URL": str(request.getfixturevalue("postgres_url"))}
+    return {}
 
 
 @pytest.fixture
@@ -50,3 +66,28 @@ def cheap_passwords(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     passwords._dummy_hash.cache_clear()
     yield
     passwords._dummy_hash.cache_clear()
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """The real PostgreSQL (Debian ``postgresql``), one per session, on a free loopback
+    port; it fails, never skips, when PostgreSQL is not installed."""
+    with PostgresServer() as server:
+        yield server
+
+
+@pytest.fixture
+def postgres_url(postgres_server: PostgresServer) -> Iterator[str]:
+    """A fresh, empty PostgreSQL database for one test: its ``postgresql+asyncpg`` URL."""
+    url = postgres_server.create_database()
+    yield url
+    postgres_server.drop_database(url)
+
+
+@pytest.fixture(params=ENGINES)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty database on each engine pyTorrent runs on: a SQLite file in ``tmp_path``,
+    then a fresh database on the real PostgreSQL."""
+    if request.param == "postgresql":
+        return str(request.getfixturevalue("postgres_url"))
+    return f"sqlite+aiosqlite:///{tmp_path / 'db' / 'pytorrent.db'}"

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 import pytest_asyncio
 import socketio
+from support.postgres import ENGINES, PostgresServer
 
 from pytorrent_core.models import Identity
 from pytorrent_core.storage import Store
@@ -86,10 +87,15 @@ def expect(reply_status: int, body: Any, ok: bool, op: str) -> None:
 # ---------------------------------------------------------------- REST
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def rest(tmp_path_factory: pytest.TempPathFactory
+@pytest_asyncio.fixture(scope="module", loop_scope="module", params=ENGINES)
+async def rest(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
                ) -> AsyncIterator[tuple[PyTorrentApp, World]]:
-    async with running_app(tmp_path_factory.mktemp("rest")) as app:
+    """One app per engine: the whole matrix runs on SQLite and on PostgreSQL."""
+    env: dict[str, str] = {}
+    if request.param == "postgresql":
+        server: PostgresServer = request.getfixturevalue("postgres_server")
+        env["PYTORRENT_DATABASE_URL"] = server.create_database()
+    async with running_app(tmp_path_factory.mktemp("rest"), env) as app:
         yield app, await populate(app.services.store)
 
 

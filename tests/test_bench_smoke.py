@@ -28,6 +28,21 @@ def test_quick_benchmark_measures_every_case() -> None:
 
 
 @pytest.mark.server
+@pytest.mark.nginx
+def test_two_instance_benchmark_measures_both_topologies() -> None:
+    done = subprocess.run([sys.executable, str(ROOT / "bench" / "instances.py"), "--quick"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    rows = [line.split() for line in done.stdout.splitlines()
+            if line.split()[:1] in (["one"], ["two"])]
+    assert [(row[0], row[1]) for row in rows] == [
+        (topology, case) for topology in ("one", "two")
+        for case in ("health", "cookie", "token")], done.stdout
+    assert all(float(row[2]) > 0 for row in rows), done.stdout
+    assert len(rows[-1]) == 7  # two's rows carry two_vs_one
+
+
+@pytest.mark.server
 @pytest.mark.browser
 def test_torrent_page_benchmark_runs_in_chromium() -> None:
     done = subprocess.run([sys.executable, str(ROOT / "bench" / "ui_page.py"), "--torrents", "30",

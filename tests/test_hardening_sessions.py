@@ -90,7 +90,8 @@ async def test_migration_gives_existing_users_keys_and_a_high_water_mark(
                 schema.meta.c.key == "user_id_high_water"))
             await conn.execute(schema.meta.update().where(
                 schema.meta.c.key == "schema_version").values(value="3"))
-        assert 4 in await store.migrate()
+            await conn.exec_driver_sql("DROP TABLE alembic_version")  # before Alembic
+        await store.migrate()
         async with store.engine.connect() as conn:
             keys = (await conn.execute(select(schema.users.c.session_key))).scalars().all()
         assert len(set(keys)) == 3 and all(keys)

@@ -354,7 +354,8 @@ async def _v6_database(store: Store) -> None:
     with pytest.MonkeyPatch.context() as old_release:
         old_release.setattr(migrations, "MIGRATIONS", migrations.MIGRATIONS[:6])
         old_release.setattr(migrations, "LATEST", 6)
-        assert await store.migrate() == [1, 2, 3, 4, 5, 6]
+        async with store.engine.begin() as conn:
+            assert await conn.run_sync(migrations.apply_migrations) == [1, 2, 3, 4, 5, 6]
     async with store.engine.begin() as conn:
         # Migration 1 builds today's tables: take away what migration 7 adds.
         await conn.exec_driver_sql("DROP INDEX uq_users_username_fold")
@@ -373,8 +374,9 @@ async def test_an_older_database_upgrades_even_with_colliding_users(
         store: Store, caplog: pytest.LogCaptureFixture) -> None:
     await _v6_database(store)
     with caplog.at_level(logging.WARNING):
-        assert await store.migrate() == list(range(7, migrations.LATEST + 1))
-    assert migrations.LATEST >= 7
+        await store.migrate()
+    async with store.engine.connect() as conn:
+        assert await conn.run_sync(migrations.current_version) == migrations.FINAL
     async with store.engine.connect() as conn:
         folds = dict((await conn.execute(
             select(schema.users.c.username, schema.users.c.username_fold))).all())

@@ -13,10 +13,12 @@ from pytorrent_core.storage import StoreError
 from pytorrent_core.testing import issue_token, running_app, session_cookie
 from pytorrent_core.web.app import PyTorrentApp
 
+pytestmark = pytest.mark.each_database  # the app fixture: SQLite, then PostgreSQL
+
 
 @pytest.fixture
-async def app(tmp_path: Path) -> AsyncIterator[PyTorrentApp]:
-    async with running_app(tmp_path) as running:
+async def app(tmp_path: Path, app_database: dict[str, str]) -> AsyncIterator[PyTorrentApp]:
+    async with running_app(tmp_path, app_database) as running:
         yield running
 
 

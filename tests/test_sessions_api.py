@@ -27,6 +27,8 @@ from pytorrent_core.testing import (
 )
 from pytorrent_core.web.app import SESSION_COOKIE, PyTorrentApp
 
+pytestmark = pytest.mark.each_database  # the app fixture: SQLite, then PostgreSQL
+
 ORIGIN = {"Origin": "http://localhost"}
 ADMIN_PASSWORD = "admin-Pass-1"
 USER_PASSWORD = "erin-Pass-12"

@@ -9,6 +9,8 @@ import pytest
 from pytorrent_core.testing import PeerClient, running_app, set_password
 from pytorrent_core.web.app import PyTorrentApp
 
+pytestmark = pytest.mark.each_database  # the app fixture: SQLite, then PostgreSQL
+
 ORIGIN = {"Origin": "http://localhost"}
 PASSWORD = "admin-Pass-1"
 

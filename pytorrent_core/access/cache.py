@@ -4,7 +4,9 @@ A request that only reads these costs no database work. Correctness rests on
 invalidation, not on expiry: the store tells us after every committed change in
 this process, and a watcher polls the database's ``auth_generation`` counter so
 changes made by another process (the CLI, a second server) are seen within a
-poll interval.
+poll interval. Servers that share Redis also tell each other at once
+(``cluster.invalidation``); then the poll runs less often, for the CLI's changes
+and any message lost while Redis was away.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from ..usernames import username_fold
 log = logging.getLogger(__name__)
 
 GENERATION_POLL_SECONDS = 0.5
+SHARED_POLL_SECONDS = 2.0  # with Redis telling us at once, the poll is only a safety net
 ENDED_OVERLAP = timedelta(seconds=30)
 TOKEN_FLUSH_SECONDS = 15.0
 MAX_RENDERED = 2048
@@ -48,6 +51,7 @@ class AuthCache:
         self._session_seen: dict[str, datetime] = {}
         self._generation: int | None = None
         self._epoch = 0
+        self.poll_seconds = GENERATION_POLL_SECONDS
         self._tasks: list[asyncio.Task[None]] = []
         self.listeners: list[Callable[[], None]] = []
         store.on_change(self.clear)
@@ -197,6 +201,10 @@ class AuthCache:
             self._ended_loaded_at = loaded_at
         return self._ended
 
+    def session_ended(self, sid: str, expires_at: datetime) -> None:
+        """A sign-out recorded by another server: its cookie is refused here at once."""
+        self._session_ended(sid, expires_at)
+
     def _session_ended(self, sid: str, expires_at: datetime) -> None:
         if self._ended is None:
             self._ended = {}  # a load in progress merges into this; _ended_loaded_at is None
@@ -267,7 +275,7 @@ class AuthCache:
 
     async def _watch_generation(self) -> None:
         while True:
-            await asyncio.sleep(GENERATION_POLL_SECONDS)
+            await asyncio.sleep(self.poll_seconds)
             try:
                 generation, sessions = await self.store.generations()
                 if sessions != self._sessions_generation:

@@ -1,4 +1,4 @@
-"""Brute-force throttling for the login endpoints, kept in memory.
+"""Brute-force throttling for the login endpoints, kept in memory (or in Redis).
 
 Two counters decide, both over a sliding window:
 
@@ -18,7 +18,8 @@ not lock out everyone behind that proxy, and such an address never earns the
 Every attempt counts as a failure from the moment it starts and is forgiven
 when it succeeds, so a burst of parallel requests cannot slip past the limit
 while the password hashes are being checked. Nothing touches the database; the
-state is lost on restart, which is acceptable.
+state is lost on restart, which is acceptable. Several instances that share Redis
+count in it instead (``cluster.throttle``), by these same rules.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 UNKNOWN_CLIENT = "unknown"
 MAX_KEY_LENGTH = 128
@@ -100,6 +102,16 @@ def username_key(username: str) -> str:
     return username.strip().lower()[:MAX_KEY_LENGTH]
 
 
+class SignInThrottle(Protocol):
+    """What the sign-in routes use: this process's :class:`LoginThrottle`, or the one
+    several instances share in Redis."""
+
+    async def start(self, client: str | None, username: str, *,
+                    shared: bool = False) -> Attempt: ...
+
+    async def forgive(self, attempt: Attempt) -> None: ...
+
+
 class LoginThrottle:
     def __init__(self, *, address_limit: Limit = ADDRESS_LIMIT,
                  username_limit: Limit = USERNAME_LIMIT,
@@ -115,6 +127,15 @@ class LoginThrottle:
         self._serial = 0
 
     # ------------------------------------------------------------ public
+
+    async def start(self, client: str | None, username: str, *,
+                    shared: bool = False) -> Attempt:
+        """:meth:`begin`, as :class:`SignInThrottle` asks for it."""
+        return self.begin(client, username, shared=shared)
+
+    async def forgive(self, attempt: Attempt) -> None:
+        """:meth:`succeeded`, as :class:`SignInThrottle` asks for it."""
+        self.succeeded(attempt)
 
     def begin(self, client: str | None, username: str, *, shared: bool = False) -> Attempt:
         """Start an attempt: refuse it while locked out, otherwise count it as failed.

@@ -1,8 +1,13 @@
-"""Versioned schema migrations, applied in order at start-up.
+"""The hand-written migrations of the releases before Alembic, frozen.
 
-Each migration runs once, inside a transaction, and records its number in the
-``meta`` table. Migrations only add: a later schema change is a new function
-appended to :data:`MIGRATIONS`, never an edit of an applied one.
+Databases made by those releases keep their version in the ``meta`` table
+(``schema_version``, 1 to 9). :mod:`.upgrade` brings one below 9 to 9 with these
+functions, then stamps it at Alembic's first revision, which is the schema that 9
+describes; new schema changes are Alembic revisions, never functions here.
+
+Nothing here reads :mod:`.schema` (today's tables): the tables migrations 1 to 3
+created are frozen below as they were at version 9 (later migrations skip what
+is already there), so a future change of ``schema`` cannot change this path.
 """
 
 from __future__ import annotations
@@ -11,16 +16,159 @@ import logging
 import secrets
 from collections.abc import Callable
 
-from sqlalchemy import Connection, inspect, select
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Connection,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    false,
+    inspect,
+    select,
+    text,
+    true,
+)
 
 from ..usernames import username_fold, username_problem
-from . import schema
 
 log = logging.getLogger(__name__)
 
 USER_ID_HIGH_WATER = "user_id_high_water"
 
 Migration = Callable[[Connection], None]
+
+# The last hand-written version: Alembic's first revision describes the same tables.
+FINAL = 9
+
+_V9 = MetaData()
+
+_t_meta = Table(
+    "meta",
+    _V9,
+    Column("key", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+_t_users = Table(
+    "users",
+    _V9,
+    Column("id", Integer, primary_key=True),
+    Column("username", String(128), nullable=False),
+    Column("username_key", String(128), nullable=False, unique=True),
+    Column("username_fold", Text, nullable=True),
+    Column("password_hash", Text, nullable=True),
+    Column("display_name", String(256), nullable=True),
+    Column("email", String(320), nullable=True),
+    Column("groups", Text, nullable=True),
+    Column("role", String(16), nullable=False, server_default="user"),
+    Column("active", Boolean, nullable=False, server_default=true()),
+    Column("builtin", Boolean, nullable=False, server_default=false()),
+    Column("provider", String(64), nullable=True),
+    Column("external_subject", String(256), nullable=True),
+    Column("session_epoch", Integer, nullable=False, server_default="1"),
+    Column("session_key", String(64), nullable=True),
+    Column("must_change_password", Boolean, nullable=False, server_default=false()),
+    Column("two_factor", Boolean, nullable=False, server_default=false()),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Index("uq_users_username_fold", "username_fold", unique=True),
+)
+
+_t_profiles = Table(
+    "profiles",
+    _V9,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(128), nullable=False, unique=True),
+    Column("scgi_url", String(1024), nullable=False),
+    Column("data_root", String(1024), nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+_t_profile_labels = Table(
+    "profile_labels",
+    _V9,
+    Column("id", Integer, primary_key=True),
+    Column("profile_id", Integer, ForeignKey("profiles.id", ondelete="CASCADE"), nullable=False),
+    Column("position", Integer, nullable=False),
+    Column("label", String(64), nullable=False),
+    UniqueConstraint("profile_id", "position", name="uq_profile_label_position"),
+)
+
+_t_ended_sessions = Table(
+    "ended_sessions",
+    _V9,
+    Column("sid", String(64), primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("ended_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+)
+
+_t_profile_permissions = Table(
+    "profile_permissions",
+    _V9,
+    Column("id", Integer, primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("profile_id", Integer, ForeignKey("profiles.id", ondelete="CASCADE"), nullable=True),
+    Column("level", String(8), nullable=False),
+    UniqueConstraint("user_id", "profile_id", name="uq_permission_user_profile"),
+    Index(
+        "uq_permission_user_all",
+        "user_id",
+        unique=True,
+        sqlite_where=text("profile_id IS NULL"),
+        postgresql_where=text("profile_id IS NULL"),
+    ),
+)
+
+_t_preferences = Table(
+    "preferences",
+    _V9,
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("active_profile_id", Integer,
+           ForeignKey("profiles.id", ondelete="SET NULL"), nullable=True),
+    Column("data", Text, nullable=False, server_default="{}"),
+)
+
+_t_api_tokens = Table(
+    "api_tokens",
+    _V9,
+    Column("id", Integer, primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(128), nullable=False),
+    Column("prefix", String(16), nullable=False),
+    Column("digest", String(64), nullable=False, unique=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=True),
+    Column("last_used_at", DateTime(timezone=True), nullable=True),
+    Column("revoked_at", DateTime(timezone=True), nullable=True),
+    Column("scope_permission", String(8), nullable=True),
+    Column("scope_profiles", Boolean, nullable=False, server_default=false()),
+    Column("last_used_addr", String(64), nullable=True),
+)
+
+_t_audit_events = Table(
+    "audit_events",
+    _V9,
+    Column("id", Integer, primary_key=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("actor", String(128), nullable=True),
+    Column("action", String(64), nullable=False),
+    Column("target", String(256), nullable=True),
+    Column("detail", Text, nullable=True),
+    Column("remote_addr", String(64), nullable=True),
+    Column("provider", String(64), nullable=True),
+    Column("outcome", String(16), nullable=True),
+    Index("ix_audit_events_at", "at"),
+)
+
 
 _V1_TABLES = (
     "meta",
@@ -37,18 +185,18 @@ def _v1_initial(conn: Connection) -> None:
     existing = set(inspect(conn).get_table_names())
     for name in _V1_TABLES:
         if name not in existing:
-            schema.metadata.tables[name].create(conn)
-    conn.execute(schema.meta.insert().values(key="auth_generation", value="1"))
+            _V9.tables[name].create(conn)
+    conn.execute(_t_meta.insert().values(key="auth_generation", value="1"))
 
 
 def _v2_profile_labels(conn: Connection) -> None:
     if "profile_labels" not in set(inspect(conn).get_table_names()):
-        schema.profile_labels.create(conn)
+        _t_profile_labels.create(conn)
 
 
 def _v3_ended_sessions(conn: Connection) -> None:
     if "ended_sessions" not in set(inspect(conn).get_table_names()):
-        schema.ended_sessions.create(conn)
+        _t_ended_sessions.create(conn)
 
 
 def _v4_user_identity(conn: Connection) -> None:
@@ -63,10 +211,10 @@ def _v4_user_identity(conn: Connection) -> None:
         conn.exec_driver_sql("ALTER TABLE users ADD COLUMN session_key VARCHAR(64)")
     for (user_id,) in conn.exec_driver_sql(
             "SELECT id FROM users WHERE session_key IS NULL").fetchall():
-        conn.execute(schema.users.update().where(schema.users.c.id == user_id)
+        conn.execute(_t_users.update().where(_t_users.c.id == user_id)
                      .values(session_key=secrets.token_hex(16)))
     highest = conn.exec_driver_sql("SELECT MAX(id) FROM users").scalar() or 0
-    conn.execute(schema.meta.insert().values(key=USER_ID_HIGH_WATER, value=str(highest)))
+    conn.execute(_t_meta.insert().values(key=USER_ID_HIGH_WATER, value=str(highest)))
 
 
 def _v5_profile_data_root(conn: Connection) -> None:
@@ -111,7 +259,7 @@ def _v7_username_fold(conn: Connection) -> None:
                         username, user_id, holders[fold])
             continue
         holders[fold] = username
-        conn.execute(schema.users.update().where(schema.users.c.id == user_id)
+        conn.execute(_t_users.update().where(_t_users.c.id == user_id)
                      .values(username_fold=fold))
     indexes = {index["name"] for index in inspect(conn).get_indexes("users")}
     if "uq_users_username_fold" not in indexes:
@@ -207,7 +355,7 @@ def current_version(conn: Connection) -> int:
     if "meta" not in inspect(conn).get_table_names():
         return 0
     row = conn.execute(
-        select(schema.meta.c.value).where(schema.meta.c.key == "schema_version")
+        select(_t_meta.c.value).where(_t_meta.c.key == "schema_version")
     ).first()
     return int(row[0]) if row else 0
 
@@ -226,11 +374,11 @@ def apply_migrations(conn: Connection) -> list[int]:
             continue
         migrate(conn)
         if number == 1:
-            conn.execute(schema.meta.insert().values(key="schema_version", value="1"))
+            conn.execute(_t_meta.insert().values(key="schema_version", value="1"))
         else:
             conn.execute(
-                schema.meta.update()
-                .where(schema.meta.c.key == "schema_version")
+                _t_meta.update()
+                .where(_t_meta.c.key == "schema_version")
                 .values(value=str(number))
             )
         applied.append(number)

@@ -1,4 +1,8 @@
-"""Table definitions (SQLAlchemy Core). Changes go through a new migration."""
+"""Table definitions (SQLAlchemy Core), as the newest revision leaves them.
+
+A change here needs a new revision in ``revisions/versions`` that makes the same
+change in its own DDL (see :mod:`pytorrent_core.storage.upgrade`).
+"""
 
 from __future__ import annotations
 
@@ -16,6 +20,7 @@ from sqlalchemy import (
     UniqueConstraint,
     false,
     text,
+    true,
 )
 
 metadata = MetaData()
@@ -42,8 +47,8 @@ users = Table(
     Column("email", String(320), nullable=True),
     Column("groups", Text, nullable=True),
     Column("role", String(16), nullable=False, server_default="user"),
-    Column("active", Boolean, nullable=False, server_default=text("1")),
-    Column("builtin", Boolean, nullable=False, server_default=text("0")),
+    Column("active", Boolean, nullable=False, server_default=true()),
+    Column("builtin", Boolean, nullable=False, server_default=false()),
     Column("provider", String(64), nullable=True),
     Column("external_subject", String(256), nullable=True),
     Column("session_epoch", Integer, nullable=False, server_default="1"),
@@ -157,7 +162,7 @@ user_totp = Table(
     Column("secret", String(64), nullable=False),
     Column("confirmed_at", DateTime(timezone=True), nullable=True),
     # The newest time-step a code was accepted for: a code is good once.
-    Column("last_step", Integer, nullable=False, server_default="0"),
+    Column("last_step", Integer, nullable=False, server_default=text("0")),
     # Salt of the recovery code digests.
     Column("salt", String(64), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),

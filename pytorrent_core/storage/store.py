@@ -25,15 +25,30 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Integer, Text, cast, delete, event, func, or_, select, update
+from sqlalchemy import (
+    Integer,
+    Table,
+    Text,
+    bindparam,
+    cast,
+    delete,
+    event,
+    func,
+    literal,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from ..models import Level, Role, TokenScope, User
 from ..usernames import username_fold, username_problem
 from . import schema
-from .migrations import USER_ID_HIGH_WATER, apply_migrations
+from .migrations import USER_ID_HIGH_WATER
 from .records import AuditEvent, SessionRecord, audit_origin
+from .upgrade import upgrade
 
 SESSIONS_GENERATION = "sessions_generation"
 _AUDIT_EVENTS = "pytorrent_audit_events"  # key in a connection's info: events to record
@@ -175,10 +190,16 @@ def _private_file(path: Path) -> None:
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
 
 
-def make_engine(url: str) -> AsyncEngine:
+DEFAULT_POOL_SIZE = 5
+_WRITER = "pytorrent_writer"  # execution option of the engine writes go through
+
+
+def make_engine(url: str, *, pool_size: int = DEFAULT_POOL_SIZE) -> AsyncEngine:
+    """An engine for ``url``; ``pool_size`` connections kept open (not for SQLite,
+    where writers take turns on one file anyway)."""
     # SQL logs would carry password hashes and token digests (parameters and rows), so
     # the database layers never log below WARNING and errors hide their parameters.
-    for name in ("sqlalchemy.engine", "aiosqlite"):
+    for name in ("sqlalchemy.engine", "aiosqlite", "alembic"):
         logging.getLogger(name).setLevel(logging.WARNING)
     if url.startswith("sqlite"):
         path = url.split(":///", 1)[1] if ":///" in url else ""
@@ -188,6 +209,8 @@ def make_engine(url: str) -> AsyncEngine:
 
         @event.listens_for(engine.sync_engine, "connect")
         def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+            # The driver's own transaction handling off: _sqlite_begin below says BEGIN.
+            dbapi_conn.isolation_level = None
             cursor = dbapi_conn.cursor()
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA foreign_keys=ON")
@@ -195,8 +218,27 @@ def make_engine(url: str) -> AsyncEngine:
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.close()
 
+        @event.listens_for(engine.sync_engine, "begin")
+        def _sqlite_begin(conn: Any) -> None:
+            # A writer takes SQLite's write lock when it begins, not at its first write:
+            # a transaction that read first could otherwise not write at all once
+            # another writer committed meanwhile ("database is locked").
+            immediate = conn.get_execution_options().get(_WRITER)
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
         return engine
-    return create_async_engine(url, pool_pre_ping=True, hide_parameters=True)
+    # A server that does not answer is an error in seconds, not after the driver's minute.
+    return create_async_engine(url, pool_pre_ping=True, hide_parameters=True,
+                               pool_size=pool_size, max_overflow=pool_size * 2,
+                               connect_args={"timeout": 15})
+
+
+def dialect_insert(conn: AsyncConnection, table: Table) -> Any:
+    """An INSERT that can say ON CONFLICT, in the dialect of ``conn`` (SQLite or
+    PostgreSQL: both spell ``on_conflict_do_nothing``/``_do_update`` the same way)."""
+    if conn.dialect.name == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)
 
 
 def deletion_refusal(user: User, active_admins: int) -> str | None:
@@ -209,21 +251,29 @@ def deletion_refusal(user: User, active_admins: int) -> str | None:
 
 
 class Store:
-    """Async data access. One per process; cheap methods, one transaction each."""
+    """Async data access. One per process; cheap methods, one transaction each.
+
+    Reads use ``engine``; every transaction that writes begins on ``writer`` (the same
+    pool; on SQLite it takes the write lock at BEGIN). Correct with other processes
+    writing too: auth changes take turns on the change counter's row (see ``_write``),
+    other writes use INSERT ... ON CONFLICT, conditional updates or row locks.
+    """
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
+        self.writer = engine.execution_options(**{_WRITER: True})
         self._listeners: list[Callable[[], None]] = []
         self._session_listeners: list[Callable[[str, datetime], None]] = []
         self._audit_sink: Callable[[AuditEvent], None] | None = None
 
     @classmethod
-    def from_url(cls, url: str) -> Store:
-        return cls(make_engine(url))
+    def from_url(cls, url: str, *, pool_size: int = DEFAULT_POOL_SIZE) -> Store:
+        return cls(make_engine(url, pool_size=pool_size))
 
-    async def migrate(self) -> list[int]:
-        async with self.engine.begin() as conn:
-            return await conn.run_sync(apply_migrations)
+    async def migrate(self) -> list[str]:
+        """Bring the schema up to date (:mod:`.upgrade`); return the revisions run."""
+        async with self.writer.begin() as conn:
+            return await conn.run_sync(upgrade)
 
     async def close(self) -> None:
         await self.engine.dispose()
@@ -248,10 +298,10 @@ class Store:
 
     @asynccontextmanager
     async def _begin(self) -> AsyncIterator[AsyncConnection]:
-        """A transaction whose audit events (:meth:`_audit`) are recorded once it has
-        committed; a rolled-back change records nothing."""
+        """A write transaction whose audit events (:meth:`_audit`) are recorded once it
+        has committed; a rolled-back change records nothing."""
         events: list[AuditEvent] = []
-        async with self.engine.begin() as conn:
+        async with self.writer.begin() as conn:
             conn.info[_AUDIT_EVENTS] = events
             try:
                 yield conn
@@ -261,10 +311,15 @@ class Store:
 
     @asynccontextmanager
     async def _write(self) -> AsyncIterator[AsyncConnection]:
-        """A transaction that bumps the auth generation and, once committed, tells listeners."""
+        """A transaction that bumps the auth generation and, once committed, tells listeners.
+
+        The bump comes first: its row lock makes auth changes take turns, on PostgreSQL
+        as on SQLite, so each one's checks (a name is free, an admin remains) read what
+        the one before it committed.
+        """
         async with self._begin() as conn:
-            yield conn
             await self._bump(conn)
+            yield conn
         for callback in self._listeners:
             callback()
 
@@ -343,13 +398,21 @@ class Store:
             rows = await conn.execute(select(*_USER_COLUMNS).order_by(schema.users.c.id))
             return [_user(row) for row in rows]
 
-    async def count_active_admins(self, conn: AsyncConnection | None = None) -> int:
+    async def count_active_admins(self) -> int:
         query = select(func.count()).select_from(schema.users).where(
             schema.users.c.role == "admin", schema.users.c.active.is_(True))
-        if conn is not None:
+        async with self.engine.connect() as conn:
             return int(await conn.scalar(query) or 0)
-        async with self.engine.connect() as own:
-            return int(await own.scalar(query) or 0)
+
+    @staticmethod
+    async def _lock_active_admins(conn: AsyncConnection) -> int:
+        """How many active admins there are, their rows locked (FOR UPDATE on PostgreSQL)
+        until the caller's transaction ends: the last-admin guard counts, then writes."""
+        rows = await conn.execute(
+            select(schema.users.c.id)
+            .where(schema.users.c.role == "admin", schema.users.c.active.is_(True))
+            .order_by(schema.users.c.id).with_for_update())
+        return len(rows.all())
 
     async def create_user(
         self,
@@ -429,7 +492,8 @@ class Store:
             raise TypeError(f"unknown user fields: {sorted(unknown)}")
         async with self._write() as conn:
             row = (await conn.execute(
-                select(*_USER_COLUMNS).where(schema.users.c.id == user_id))).first()
+                select(*_USER_COLUMNS).where(schema.users.c.id == user_id)
+                .with_for_update())).first()
             if row is None:
                 raise StoreError("no such user", "id", 404)
             user = _user(row)
@@ -456,7 +520,7 @@ class Store:
                 if user.builtin:
                     raise StoreError("the built-in admin cannot be demoted or deactivated",
                                      "role" if "role" in values else "active")
-                if await self.count_active_admins(conn) <= 1:
+                if await self._lock_active_admins(conn) <= 1:
                     raise StoreError("the last active admin cannot be demoted or deactivated",
                                      "role" if "role" in values else "active")
             ends_sessions = (
@@ -481,18 +545,19 @@ class Store:
 
     async def set_password_hash_quietly(self, user_id: int, password_hash: str) -> None:
         """Rehash on login: same password, new parameters; sessions stay valid."""
-        async with self.engine.begin() as conn:
+        async with self.writer.begin() as conn:
             await conn.execute(update(schema.users).where(schema.users.c.id == user_id)
                                .values(password_hash=password_hash))
 
     async def delete_user(self, user_id: int, *, actor: str | None = None) -> None:
         async with self._write() as conn:
             row = (await conn.execute(
-                select(*_USER_COLUMNS).where(schema.users.c.id == user_id))).first()
+                select(*_USER_COLUMNS).where(schema.users.c.id == user_id)
+                .with_for_update())).first()
             if row is None:
                 raise StoreError("no such user", "id", 404)
             user = _user(row)
-            problem = deletion_refusal(user, await self.count_active_admins(conn))
+            problem = deletion_refusal(user, await self._lock_active_admins(conn))
             if problem is not None:
                 raise StoreError(problem, "id")
             await conn.execute(delete(schema.users).where(schema.users.c.id == user_id))
@@ -617,8 +682,9 @@ class Store:
         """Replace a profile's labels (not an auth change: no cache invalidation)."""
         labels = list(labels)
         async with self._begin() as conn:
-            exists = await conn.scalar(
-                select(schema.profiles.c.id).where(schema.profiles.c.id == profile_id))
+            exists = await conn.scalar(  # locked: two label edits replace in turn
+                select(schema.profiles.c.id).where(schema.profiles.c.id == profile_id)
+                .with_for_update())
             if exists is None:
                 raise StoreError("no such profile", "id", 404)
             await conn.execute(delete(schema.profile_labels)
@@ -641,12 +707,11 @@ class Store:
     async def set_active_profile(self, user_id: int, profile_id: int | None) -> None:
         # Through the change path: servers cache each user's active profile.
         async with self._write() as conn:
-            result = await conn.execute(
-                update(schema.preferences).where(schema.preferences.c.user_id == user_id)
-                .values(active_profile_id=profile_id))
-            if result.rowcount == 0:
-                await conn.execute(schema.preferences.insert().values(
-                    user_id=user_id, active_profile_id=profile_id, data="{}"))
+            pick = dialect_insert(conn, schema.preferences).values(
+                user_id=user_id, active_profile_id=profile_id, data="{}")
+            await conn.execute(pick.on_conflict_do_update(
+                index_elements=[schema.preferences.c.user_id],
+                set_={"active_profile_id": pick.excluded.active_profile_id}))
 
     # ------------------------------------------------------------ sessions
 
@@ -660,26 +725,30 @@ class Store:
         Not an auth change: it bumps its own counter, so other servers load just the
         new ids and keep every cached user, grant and token.
         """
-        recorded = False
-        async with self.engine.begin() as conn:
-            await conn.execute(delete(schema.ended_sessions)
-                               .where(schema.ended_sessions.c.expires_at < now()))
-            await conn.execute(delete(schema.user_sessions)
-                               .where(schema.user_sessions.c.sid == sid))
-            owner = await conn.scalar(select(schema.users.c.id)
-                                      .where(schema.users.c.id == user_id))
-            exists = await conn.scalar(select(schema.ended_sessions.c.sid)
-                                       .where(schema.ended_sessions.c.sid == sid))
-            if exists is None and owner is not None:  # a deleted user has no sessions
-                await conn.execute(schema.ended_sessions.insert().values(
-                    sid=sid, user_id=user_id, ended_at=now(), expires_at=expires_at))
-                bumped = await conn.execute(
-                    update(schema.meta).where(schema.meta.c.key == SESSIONS_GENERATION)
-                    .values(value=cast(cast(schema.meta.c.value, Integer) + 1, Text)))
-                if bumped.rowcount == 0:
-                    await conn.execute(schema.meta.insert().values(key=SESSIONS_GENERATION,
-                                                                   value="1"))
-                recorded = True
+        ended = schema.ended_sessions
+        try:
+            async with self.writer.begin() as conn:
+                await conn.execute(delete(ended).where(ended.c.expires_at < now()))
+                await conn.execute(delete(schema.user_sessions)
+                                   .where(schema.user_sessions.c.sid == sid))
+                # One row per sid whoever logs it out first, and only for a user that
+                # still exists (a deleted user has no sessions).
+                record = dialect_insert(conn, ended).from_select(
+                    ["sid", "user_id", "ended_at", "expires_at"],
+                    select(literal(sid), schema.users.c.id, literal(now(), ended.c.ended_at.type),
+                           literal(expires_at, ended.c.expires_at.type))
+                    .where(schema.users.c.id == user_id))
+                result = await conn.execute(record.on_conflict_do_nothing(
+                    index_elements=[ended.c.sid]))
+                recorded = result.rowcount == 1
+                if recorded:
+                    counter = dialect_insert(conn, schema.meta).values(
+                        key=SESSIONS_GENERATION, value="1")
+                    await conn.execute(counter.on_conflict_do_update(
+                        index_elements=[schema.meta.c.key],
+                        set_={"value": cast(cast(schema.meta.c.value, Integer) + 1, Text)}))
+        except IntegrityError:  # the user was deleted meanwhile: nothing left to end
+            recorded = False
         if recorded:
             for callback in self._session_listeners:
                 callback(sid, expires_at)
@@ -747,12 +816,17 @@ class Store:
         """Write batched last use times and client addresses (one transaction for many)."""
         if not used:
             return
-        async with self.engine.begin() as conn:
-            for token_id, (moment, address) in used.items():
-                await conn.execute(update(schema.api_tokens)
-                                   .where(schema.api_tokens.c.id == token_id)
-                                   .values(last_used_at=moment,
-                                           last_used_addr=address[:64] if address else None))
+        tokens = schema.api_tokens
+        moment = bindparam("b_at", type_=tokens.c.last_used_at.type)
+        # Only ever forward: servers flush their batches in any order.
+        query = (update(tokens)
+                 .where(tokens.c.id == bindparam("b_id"),
+                        or_(tokens.c.last_used_at.is_(None), tokens.c.last_used_at < moment))
+                 .values(last_used_at=bindparam("b_at"), last_used_addr=bindparam("b_addr")))
+        async with self.writer.begin() as conn:
+            await conn.execute(query, [
+                {"b_id": token_id, "b_at": moment, "b_addr": address[:64] if address else None}
+                for token_id, (moment, address) in used.items()])
 
     # ------------------------------------------------------------ audit
 
@@ -798,7 +872,7 @@ class Store:
         """Insert queued events in one transaction."""
         if not events:
             return
-        async with self.engine.begin() as conn:
+        async with self.writer.begin() as conn:
             await conn.execute(schema.audit_events.insert(), [
                 {"at": e.at, "actor": _clip(e.actor, 128), "action": e.action,
                  "target": _clip(e.target, 256),
@@ -834,7 +908,7 @@ class Store:
     async def prune_audit(self, older_than_days: int) -> int:
         """Delete events older than the retention; return how many went."""
         cutoff = now() - timedelta(days=older_than_days)
-        async with self.engine.begin() as conn:
+        async with self.writer.begin() as conn:
             result = await conn.execute(delete(schema.audit_events)
                                         .where(schema.audit_events.c.at < cutoff))
             return int(result.rowcount or 0)
@@ -845,7 +919,7 @@ class Store:
                              address: str | None, agent: str | None,
                              remember: bool) -> None:
         stamp = now()
-        async with self.engine.begin() as conn:
+        async with self.writer.begin() as conn:
             await conn.execute(schema.user_sessions.insert().values(
                 sid=sid, user_id=user.id, epoch=user.session_epoch, created_at=stamp,
                 last_seen_at=stamp, expires_at=_aware(expires_at).astimezone(UTC),
@@ -875,18 +949,22 @@ class Store:
         """Write batched ``last_seen_at`` values."""
         if not seen:
             return
-        async with self.engine.begin() as conn:
-            for sid, moment in seen.items():
-                await conn.execute(update(schema.user_sessions)
-                                   .where(schema.user_sessions.c.sid == sid)
-                                   .values(last_seen_at=moment))
+        sessions = schema.user_sessions
+        query = (update(sessions)  # only ever forward: servers flush in any order
+                 .where(sessions.c.sid == bindparam("b_sid"),
+                        sessions.c.last_seen_at < bindparam("b_at",
+                                                            type_=sessions.c.last_seen_at.type))
+                 .values(last_seen_at=bindparam("b_at")))
+        async with self.writer.begin() as conn:
+            await conn.execute(query, [{"b_sid": sid, "b_at": moment}
+                                       for sid, moment in seen.items()])
 
     async def prune_sessions(self) -> int:
         """Forget expired sessions and those a password, role or activation change ended."""
         sessions, users = schema.user_sessions, schema.users
         stale = select(users.c.session_epoch).where(users.c.id == sessions.c.user_id) \
             .scalar_subquery()
-        async with self.engine.begin() as conn:
+        async with self.writer.begin() as conn:
             result = await conn.execute(delete(sessions).where(
                 or_(sessions.c.expires_at <= now(), sessions.c.epoch != stale)))
             return int(result.rowcount or 0)

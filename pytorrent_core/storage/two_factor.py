@@ -47,7 +47,10 @@ class TwoFactorStore:
 
     async def begin(self, user_id: int, secret: str, salt: str) -> None:
         """Start (or restart) an unconfirmed enrolment; refused once one is confirmed."""
-        async with self.store.engine.begin() as conn:
+        async with self.store.writer.begin() as conn:
+            # The user's row locked: two enrolments begun at once replace in turn.
+            await conn.execute(select(schema.users.c.id).where(schema.users.c.id == user_id)
+                               .with_for_update())
             row = (await conn.execute(select(schema.user_totp.c.confirmed_at)
                                       .where(schema.user_totp.c.user_id == user_id))).first()
             if row is not None and row.confirmed_at is not None:
@@ -81,7 +84,7 @@ class TwoFactorStore:
 
     async def use_step(self, user_id: int, step: int) -> bool:
         """Record that a code of ``step`` was used; False if that step (or a later one) was."""
-        async with self.store.engine.begin() as conn:
+        async with self.store.writer.begin() as conn:
             result = await conn.execute(
                 update(schema.user_totp)
                 .where(schema.user_totp.c.user_id == user_id,

@@ -42,6 +42,9 @@ from ..access.policy import (
 )
 from ..access.resolver import Resolution, Resolver
 from ..bootstrap import check_bypass_user, open_services, secret_key
+from ..cluster.invalidation import share_invalidation
+from ..cluster.link import Cluster
+from ..cluster.throttle import SharedLoginThrottle
 from ..config import Settings
 from ..models import Principal
 from ..plugins import AuthPlugins
@@ -54,6 +57,7 @@ from .headers import with_security_headers
 from .live import TorrentHub
 from .sessions import SESSION_COOKIE, NoQuartSession, SessionAuth
 from .signin import BREAK_GLASS
+from .two_factor import CODE_USERNAME_LIMIT
 
 log = logging.getLogger("pytorrent")
 
@@ -149,7 +153,14 @@ def create_app(settings: Settings, plugins: AuthPlugins) -> PyTorrentApp:
                                 proxy_fix=bool(settings.proxy_fix_enable),
                                 headers=request.headers, cookies=request.cookies)
 
+    cluster = Cluster(settings) if settings.redis_url_is_set else None
+    state["cluster"] = cluster
+    manager = None
+    if cluster is not None:  # an emit here reaches the connections of every instance
+        manager = socketio.AsyncRedisManager(str(settings.redis_url),
+                                             channel="pytorrent:socketio")
     sio = HandshakeLimitedServer(
+        client_manager=manager,
         max_pending=int(settings.socketio_max_pending_handshakes),
         sign_in_timeout=float(settings.server_header_timeout),
         async_mode="asgi",
@@ -159,7 +170,7 @@ def create_app(settings: Settings, plugins: AuthPlugins) -> PyTorrentApp:
         engineio_logger=False,
     )
     state["sio"] = sio
-    hub = TorrentHub(sio, settings)
+    hub = TorrentHub(sio, settings, cluster)
     state["hub"] = hub
 
     @quart.before_serving
@@ -171,12 +182,20 @@ def create_app(settings: Settings, plugins: AuthPlugins) -> PyTorrentApp:
         services.cache.listeners.append(state["realtime"].schedule_recheck)
         hub.cache = services.cache
         services.cache.listeners.append(hub.profiles_changed)
+        if cluster is not None:
+            share_invalidation(cluster, services.store, services.cache)
+            state["throttle"] = SharedLoginThrottle(cluster.redis, "pytorrent:throttle:sign-in")
+            state["code_throttle"] = SharedLoginThrottle(
+                cluster.redis, "pytorrent:throttle:code", username_limit=CODE_USERNAME_LIMIT)
+            await cluster.start()
         await services.cache.start()
         await services.audit.start()
 
     @quart.after_serving
     async def stop() -> None:
         await hub.stop()
+        if cluster is not None:
+            await cluster.stop()
         services: Services | None = state.get("services")
         if services is not None:
             await services.audit.stop()

@@ -19,7 +19,7 @@ from quart_auth import AuthUser, login_user, logout_user
 
 from ..access import agents, session_ids
 from ..access.origin import request_origin
-from ..access.throttle import Attempt, LoginThrottle
+from ..access.throttle import Attempt, SignInThrottle
 from ..credentials import check_password
 from ..models import Principal, User
 from ..usernames import normalise as normalise_username
@@ -66,8 +66,8 @@ async def authenticate(username: str, password: str, *, kind: str = "auth.sign-i
     """
     state = _state()
     services = state["services"]
-    throttle: LoginThrottle = state["throttle"]
-    attempt = throttle.begin(g.facts.client, username, shared=g.facts.client_shared)
+    throttle: SignInThrottle = state["throttle"]
+    attempt = await throttle.start(g.facts.client, username, shared=g.facts.client_shared)
     user = None
     if not attempt.refused:
         if break_glass:
@@ -82,7 +82,7 @@ async def authenticate(username: str, password: str, *, kind: str = "auth.sign-i
             user = await services.plugins.authenticate(username, password, g.facts,
                                                        services.provider_context)
         if user is not None:
-            throttle.succeeded(attempt)
+            await throttle.forgive(attempt)
     outcome = "throttled" if attempt.refused else ("ok" if user is not None else "failed")
     services.audit.record(kind, actor=user.username if user else username.strip()[:128],
                           provider=BREAK_GLASS if break_glass else state["plugins"].provider,

@@ -29,7 +29,7 @@ from quart import (
 
 from .. import twofactor
 from ..access.policy import Need, before_password_change, requires
-from ..access.throttle import ADDRESS_LIMIT, Limit, LoginThrottle
+from ..access.throttle import ADDRESS_LIMIT, Limit, LoginThrottle, SignInThrottle
 from ..models import Principal, User
 from ..services import Services
 from ..storage import StoreError
@@ -140,8 +140,9 @@ async def check_code(user: User, code: str) -> bool:
 async def _verify(user: User, code: str) -> int | None:
     """None when the code is right; else seconds to wait (0: just wrong). Throttled."""
     state = _state()
-    throttle: LoginThrottle = state["code_throttle"]
-    attempt = throttle.begin(g.facts.client, user.username, shared=g.facts.client_shared)
+    throttle: SignInThrottle = state["code_throttle"]
+    attempt = await throttle.start(g.facts.client, user.username,
+                                   shared=g.facts.client_shared)
     right = attempt.retry_after is None and await check_code(user, code)
     outcome = "throttled" if attempt.refused else ("ok" if right else "failed")
     _services().audit.record("auth.sign-in.code", actor=user.username,
@@ -149,7 +150,7 @@ async def _verify(user: User, code: str) -> int | None:
     if attempt.retry_after is not None:
         return attempt.retry_after
     if right:
-        throttle.succeeded(attempt)
+        await throttle.forgive(attempt)
         return None
     return 0
 
@@ -296,8 +297,9 @@ async def _code_from_body() -> str:
 
 
 async def _throttled(principal: Principal) -> Any:
-    throttle: LoginThrottle = _state()["code_throttle"]
-    attempt = throttle.begin(g.facts.client, principal.username, shared=g.facts.client_shared)
+    throttle: SignInThrottle = _state()["code_throttle"]
+    attempt = await throttle.start(g.facts.client, principal.username,
+                                   shared=g.facts.client_shared)
     if attempt.retry_after is not None:
         return None, (jsonify(error=THROTTLED.format(seconds=attempt.retry_after),
                               retry_after=attempt.retry_after), 429,
@@ -325,7 +327,7 @@ async def confirm() -> Any:
     if step is None:
         raise StoreError("that code does not match; check the app's clock and type the "
                          "current code", "code")
-    _state()["code_throttle"].succeeded(attempt)
+    await _state()["code_throttle"].forgive(attempt)
     codes = twofactor.new_recovery_codes()
     if not await store.confirm(principal.user_id, step,
                                [twofactor.recovery_digest(enrolment.salt, c) for c in codes],
