@@ -24,8 +24,12 @@ FORWARDING_HEADERS = ("forwarded", "x-real-ip", "via")
 FORWARDING_PREFIX = "x-forwarded-"
 
 
+@lru_cache(maxsize=4096)
 def normalise_ip(address: str | None) -> str | None:
-    """Plain IP text; IPv4-mapped IPv6 (``::ffff:10.0.0.1``) becomes IPv4."""
+    """Plain IP text; IPv4-mapped IPv6 (``::ffff:10.0.0.1``) becomes IPv4.
+
+    Memoised: every request asks it about its TCP peer, and parsing an address
+    costs more than the rest of the request facts."""
     if not address:
         return None
     try:
@@ -85,8 +89,9 @@ class RequestFacts:
 
         Werkzeug's ``Headers.get`` scans the list and raises and catches an HTTP
         exception for every missing name; the resolver asks for several that are
-        usually missing, on every request. Built on first use (not with
-        ``cached_property``, which takes a lock on every access in Python 3.11).
+        usually missing, on every request. :func:`facts_from_scope` fills it in its
+        one pass over the raw headers; facts made otherwise build it on first use
+        (not with ``cached_property``, which takes a lock on every access in 3.11).
         """
         index: dict[str, str] | None = self.__dict__.get("_header_map")
         if index is None:
@@ -153,7 +158,7 @@ def client_address(peer: str | None, forwarded_for: list[str],
     return client
 
 
-def _first_forwarded(headers: Headers, name: str) -> str | None:
+def _first_forwarded(headers: Mapping[str, str], name: str) -> str | None:
     value = headers.get(name)
     if not value:
         return None
@@ -207,10 +212,20 @@ def facts_from_scope(
     if headers is None:
         headers = Headers([(k.decode("latin-1"), v.decode("latin-1"))
                            for k, v in scope.get("headers", ())])
+    # One pass over the headers: the first value of each name for the lookups below
+    # and the resolver's (``header_map``), every X-Forwarded-For line in order.
+    index: dict[str, str] = {}
+    forwarded_for: list[str] = []
+    for name, value in headers:
+        name = name.lower()
+        if name not in index:
+            index[name] = value
+        if name == "x-forwarded-for":
+            forwarded_for.append(value)
     client = scope.get("client")
     peer = normalise_ip(client[0]) if client else None
     peer_trusted = trusted.contains(peer)
-    raw_host = (headers.get("host") or "").strip().lower()
+    raw_host = (index.get("host") or "").strip().lower()
     if not raw_host and scope.get("server"):
         server_host, server_port = scope["server"][0], scope["server"][1]
         raw_host = f"{server_host}:{server_port}" if server_port else str(server_host)
@@ -221,26 +236,26 @@ def facts_from_scope(
     prefix = ""
     # X-Forwarded-For from a trusted peer is read with or without proxy-fix: it
     # changes only who the throttles and logs see, never an origin or a URL.
-    effective_client = client_address(peer, headers.getlist("x-forwarded-for"), trusted)
+    effective_client = client_address(peer, forwarded_for, trusted)
     if proxy_fix and peer_trusted:
-        scheme = (_first_forwarded(headers, "x-forwarded-proto") or scheme).lower()
-        forwarded_host = _first_forwarded(headers, "x-forwarded-host")
+        scheme = (_first_forwarded(index, "x-forwarded-proto") or scheme).lower()
+        forwarded_host = _first_forwarded(index, "x-forwarded-host")
         if forwarded_host:
             host = forwarded_host.lower()
-        forwarded_port = _first_forwarded(headers, "x-forwarded-port")
+        forwarded_port = _first_forwarded(index, "x-forwarded-port")
         if forwarded_port and forwarded_port.isdigit():
             bare = _without_port(host)
             default = (scheme == "https" and forwarded_port == "443") or (
                 scheme == "http" and forwarded_port == "80")
             host = bare if default else f"{bare}:{forwarded_port}"
-        prefix = _clean_prefix(_first_forwarded(headers, "x-forwarded-prefix"))
+        prefix = _clean_prefix(_first_forwarded(index, "x-forwarded-prefix"))
     if cookies is None:
-        cookies = parse_cookies(headers.get("cookie"))
+        cookies = parse_cookies(index.get("cookie"))
     path = scope.get("path", "/")
     root_path = scope.get("root_path", "")
     if root_path and path.startswith(root_path):
         path = path[len(root_path):] or "/"  # the path inside pyTorrent
-    return RequestFacts(
+    facts = RequestFacts(
         method=scope.get("method", "GET").upper(),
         path=path,
         headers=headers,
@@ -255,6 +270,8 @@ def facts_from_scope(
         cookies=cookies,
         socket_auth=socket_auth,
     )
+    facts.__dict__["_header_map"] = index
+    return facts
 
 
 def parse_cookies(header: str | None) -> dict[str, str]:
