@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, fields
 from functools import lru_cache
 from http.cookies import SimpleCookie
 from typing import Any
 
-from werkzeug.datastructures import Headers
+from werkzeug.datastructures import Headers, ImmutableMultiDict
+from werkzeug.sansio.http import parse_cookie
 
 from ..config import is_local_address
 
@@ -207,8 +208,16 @@ def facts_from_scope(
     proxy_fix: bool,
     headers: Headers | None = None,
     cookies: Mapping[str, str] | None = None,
+    cookie_parser: Callable[[str], Mapping[str, str]] | None = None,
     socket_auth: Mapping[str, Any] | None = None,
 ) -> RequestFacts:
+    """The facts of the request in ``scope``.
+
+    ``headers``: the request's headers when already built (Quart's), else read from
+    the scope. Cookies: ``cookies`` when given; else ``cookie_parser`` applied to
+    every ``Cookie`` line joined with ``;`` (as werkzeug reads them); else the first
+    ``Cookie`` line, parsed by :func:`parse_cookies`.
+    """
     if headers is None:
         headers = Headers([(k.decode("latin-1"), v.decode("latin-1"))
                            for k, v in scope.get("headers", ())])
@@ -216,12 +225,15 @@ def facts_from_scope(
     # and the resolver's (``header_map``), every X-Forwarded-For line in order.
     index: dict[str, str] = {}
     forwarded_for: list[str] = []
+    cookie_lines: list[str] = []
     for name, value in headers:
         name = name.lower()
         if name not in index:
             index[name] = value
         if name == "x-forwarded-for":
             forwarded_for.append(value)
+        elif name == "cookie":
+            cookie_lines.append(value)
     client = scope.get("client")
     peer = normalise_ip(client[0]) if client else None
     peer_trusted = trusted.contains(peer)
@@ -249,13 +261,15 @@ def facts_from_scope(
                 scheme == "http" and forwarded_port == "80")
             host = bare if default else f"{bare}:{forwarded_port}"
         prefix = _clean_prefix(_first_forwarded(index, "x-forwarded-prefix"))
-    if cookies is None:
+    if cookies is None and cookie_parser is not None:
+        cookies = cookie_parser(";".join(cookie_lines)) if cookie_lines else {}
+    elif cookies is None:
         cookies = parse_cookies(index.get("cookie"))
     path = scope.get("path", "/")
     root_path = scope.get("root_path", "")
     if root_path and path.startswith(root_path):
         path = path[len(root_path):] or "/"  # the path inside pyTorrent
-    facts = RequestFacts(
+    return _made(
         method=scope.get("method", "GET").upper(),
         path=path,
         headers=headers,
@@ -269,9 +283,34 @@ def facts_from_scope(
         client_shared=effective_client is None or trusted.contains(effective_client),
         cookies=cookies,
         socket_auth=socket_auth,
+        _header_map=index,
     )
-    facts.__dict__["_header_map"] = index
+
+
+_FIELDS = frozenset(item.name for item in fields(RequestFacts))
+
+
+def _made(**values: Any) -> RequestFacts:
+    """``RequestFacts(**values)`` without the frozen dataclass's ``__init__``.
+
+    That ``__init__`` sets each of the 13 fields through ``object.__setattr__``
+    (about 4 µs a request, most of what building the facts costs); the instance
+    is the same, every field given (checked: a field added to the class but not
+    here fails at once, not as a missing attribute later).
+    """
+    facts = object.__new__(RequestFacts)
+    facts.__dict__.update(values)
+    if not _FIELDS <= values.keys():
+        raise TypeError(f"RequestFacts lacks {sorted(_FIELDS - values.keys())}")
     return facts
+
+
+@lru_cache(maxsize=256)
+def werkzeug_cookies(header: str) -> Mapping[str, str]:
+    """A ``Cookie`` header parsed as Quart's ``request.cookies`` parses it, memoised:
+    a browser sends the same header with each request, and parsing it costs more
+    than looking it up. The answer is immutable, so sharing it is safe."""
+    return parse_cookie(header, cls=ImmutableMultiDict)
 
 
 def parse_cookies(header: str | None) -> dict[str, str]:

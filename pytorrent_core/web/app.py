@@ -27,6 +27,7 @@ from ..access.facts import (
     facts_from_scope,
     mounted_at_prefix,
     normalise_ip,
+    werkzeug_cookies,
 )
 from ..access.hosts import HostPolicy, refusal
 from ..access.origin import origin_allowed
@@ -154,7 +155,7 @@ def create_app(settings: Settings, plugins: AuthPlugins) -> PyTorrentApp:
 
     def facts_for_request(current: Request) -> RequestFacts:
         return facts_from_scope(current.scope, trusted=trusted, proxy_fix=proxy_fix,
-                                headers=current.headers, cookies=current.cookies)
+                                headers=current.headers, cookie_parser=werkzeug_cookies)
 
     sio = HandshakeLimitedServer(
         max_pending=int(settings.socketio_max_pending_handshakes),
