@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import datetime
 import os
 import platform
@@ -184,7 +185,9 @@ def pytorrent(root: Path, scgi_url: str, source: Path | None = None
     watched, cold = seeded.room_profile, seeded.room_profile + 1
     server = ServerProcess(root, env)
     asyncio.run(_point_profiles(server.database_url, [watched, cold], scgi_url))
-    server.start()
+    # ``python -m`` puts the working directory first on sys.path: start in the tree served.
+    with contextlib.chdir(source or Path.cwd()):
+        server.start()
     cookie, note = servers.login(server, seeded.password)
     if not cookie:
         server.stop()

@@ -108,11 +108,12 @@ class PyTorrentApp(socketio.ASGIApp):
             if believed and not f"{scope['path'].rstrip('/')}/".startswith(self.engineio_path):
                 scope = mounted_at_prefix(scope)
             # Straight to the one that answers: the same choice Engine.IO's ASGIApp makes
-            # (this app serves no Engine.IO static files), one dispatch fewer per request.
+            # (this app serves no Engine.IO static files), and Quart's ASGI app without
+            # the frame of Quart.__call__: each layer is paid again at every await.
             if self._ensure_trailing_slash(scope["path"]).startswith(self.engineio_path):
                 await self.engineio_server.handle_request(scope, receive, send)
             else:
-                await self.quart(scope, receive, send)
+                await self.quart.asgi_app(scope, receive, send)
             return
         await super().__call__(scope, receive, send)
 
