@@ -57,7 +57,6 @@ class SessionAuth(QuartAuth):
         self._verified[token] = (auth_id, int(signed.timestamp()))
         return auth_id
 
-
     async def after_request(self, response: Any) -> Any:
         """Write or delete the cookie only when this request signed in or out.
 
