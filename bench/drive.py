@@ -69,10 +69,11 @@ def parse_wrk(output: str) -> Figures:
 
 
 def run_wrk(url: str, headers: Mapping[str, str], seconds: float,
-            connections: int) -> Figures:
+            connections: int, threads: int = 1) -> Figures:
     path = wrk_path()
     assert path is not None
-    command = [path, "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--latency"]
+    command = [path, f"-t{threads}", f"-c{connections}", f"-d{max(1, round(seconds))}s",
+               "--latency"]
     for name, value in headers.items():
         command += ["-H", f"{name}: {value}"]
     out = subprocess.run([*command, url], capture_output=True, text=True,
@@ -81,7 +82,8 @@ def run_wrk(url: str, headers: Mapping[str, str], seconds: float,
 
 
 def run_python(url: str, headers: Mapping[str, str], seconds: float,
-               connections: int) -> Figures:
+               connections: int, threads: int = 1) -> Figures:
+    """One asyncio process whatever ``threads`` says: wrk's threads have no equivalent here."""
     out = subprocess.run(
         [sys.executable, str(HERE / "loadgen.py"), url, str(seconds), str(connections),
          json.dumps(dict(headers))],

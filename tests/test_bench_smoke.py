@@ -43,6 +43,22 @@ def test_two_instance_benchmark_measures_both_topologies() -> None:
 
 
 @pytest.mark.server
+def test_ceiling_benchmark_measures_every_case() -> None:
+    """Bare ASGI, bare Quart and pyTorrent's routes, a real rtorrent behind the list."""
+    done = subprocess.run([sys.executable, str(ROOT / "bench" / "ceiling.py"), "--quick",
+                           "--torrents", "3"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stdout + done.stderr
+    cases = ("asgi", "quart", "health", "me", "torrents", "torrents.cold")
+    rows = {line.split()[0]: line.split()[1:] for line in done.stdout.splitlines()
+            if line.split() and line.split()[0] in cases}
+    assert set(rows) == set(cases), done.stdout
+    for case, cells in rows.items():
+        assert float(cells[0]) > 0, (case, done.stdout)  # req/s measured, no failures
+    assert float(rows["quart"][3]) == 1.0, done.stdout  # ratios are to bare Quart
+
+
+@pytest.mark.server
 @pytest.mark.browser
 def test_torrent_page_benchmark_runs_in_chromium() -> None:
     done = subprocess.run([sys.executable, str(ROOT / "bench" / "ui_page.py"), "--torrents", "30",

@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, fields
 from functools import lru_cache
 from http.cookies import SimpleCookie
 from typing import Any
 from urllib.parse import parse_qsl
 
-from werkzeug.datastructures import Headers
+from werkzeug.datastructures import Headers, ImmutableMultiDict
+from werkzeug.sansio.http import parse_cookie
 
 from ..config import is_local_address
 
@@ -25,8 +26,12 @@ FORWARDING_HEADERS = ("forwarded", "x-real-ip", "via")
 FORWARDING_PREFIX = "x-forwarded-"
 
 
+@lru_cache(maxsize=4096)
 def normalise_ip(address: str | None) -> str | None:
-    """Plain IP text; IPv4-mapped IPv6 (``::ffff:10.0.0.1``) becomes IPv4."""
+    """Plain IP text; IPv4-mapped IPv6 (``::ffff:10.0.0.1``) becomes IPv4.
+
+    Memoised: every request asks it about its TCP peer, and parsing an address
+    costs more than the rest of the request facts."""
     if not address:
         return None
     try:
@@ -98,8 +103,9 @@ class RequestFacts:
 
         Werkzeug's ``Headers.get`` scans the list and raises and catches an HTTP
         exception for every missing name; the resolver asks for several that are
-        usually missing, on every request. Built on first use (not with
-        ``cached_property``, which takes a lock on every access in Python 3.11).
+        usually missing, on every request. :func:`facts_from_scope` fills it in its
+        one pass over the raw headers; facts made otherwise build it on first use
+        (not with ``cached_property``, which takes a lock on every access in 3.11).
         """
         index: dict[str, str] | None = self.__dict__.get("_header_map")
         if index is None:
@@ -166,7 +172,7 @@ def client_address(peer: str | None, forwarded_for: list[str],
     return client
 
 
-def _first_forwarded(headers: Headers, name: str) -> str | None:
+def _first_forwarded(headers: Mapping[str, str], name: str) -> str | None:
     value = headers.get(name)
     if not value:
         return None
@@ -215,15 +221,36 @@ def facts_from_scope(
     proxy_fix: bool,
     headers: Headers | None = None,
     cookies: Mapping[str, str] | None = None,
+    cookie_parser: Callable[[str], Mapping[str, str]] | None = None,
     socket_auth: Mapping[str, Any] | None = None,
 ) -> RequestFacts:
+    """The facts of the request in ``scope``.
+
+    ``headers``: the request's headers when already built (Quart's), else read from
+    the scope. Cookies: ``cookies`` when given; else ``cookie_parser`` applied to
+    every ``Cookie`` line joined with ``;`` (as werkzeug reads them); else the first
+    ``Cookie`` line, parsed by :func:`parse_cookies`.
+    """
     if headers is None:
         headers = Headers([(k.decode("latin-1"), v.decode("latin-1"))
                            for k, v in scope.get("headers", ())])
+    # One pass over the headers: the first value of each name for the lookups below
+    # and the resolver's (``header_map``), every X-Forwarded-For line in order.
+    index: dict[str, str] = {}
+    forwarded_for: list[str] = []
+    cookie_lines: list[str] = []
+    for name, value in headers:
+        name = name.lower()
+        if name not in index:
+            index[name] = value
+        if name == "x-forwarded-for":
+            forwarded_for.append(value)
+        elif name == "cookie":
+            cookie_lines.append(value)
     client = scope.get("client")
     peer = normalise_ip(client[0]) if client else None
     peer_trusted = trusted.contains(peer)
-    raw_host = (headers.get("host") or "").strip().lower()
+    raw_host = (index.get("host") or "").strip().lower()
     if not raw_host and scope.get("server"):
         server_host, server_port = scope["server"][0], scope["server"][1]
         raw_host = f"{server_host}:{server_port}" if server_port else str(server_host)
@@ -234,26 +261,28 @@ def facts_from_scope(
     prefix = ""
     # X-Forwarded-For from a trusted peer is read with or without proxy-fix: it
     # changes only who the throttles and logs see, never an origin or a URL.
-    effective_client = client_address(peer, headers.getlist("x-forwarded-for"), trusted)
+    effective_client = client_address(peer, forwarded_for, trusted)
     if proxy_fix and peer_trusted:
-        scheme = (_first_forwarded(headers, "x-forwarded-proto") or scheme).lower()
-        forwarded_host = _first_forwarded(headers, "x-forwarded-host")
+        scheme = (_first_forwarded(index, "x-forwarded-proto") or scheme).lower()
+        forwarded_host = _first_forwarded(index, "x-forwarded-host")
         if forwarded_host:
             host = forwarded_host.lower()
-        forwarded_port = _first_forwarded(headers, "x-forwarded-port")
+        forwarded_port = _first_forwarded(index, "x-forwarded-port")
         if forwarded_port and forwarded_port.isdigit():
             bare = _without_port(host)
             default = (scheme == "https" and forwarded_port == "443") or (
                 scheme == "http" and forwarded_port == "80")
             host = bare if default else f"{bare}:{forwarded_port}"
-        prefix = _clean_prefix(_first_forwarded(headers, "x-forwarded-prefix"))
-    if cookies is None:
-        cookies = parse_cookies(headers.get("cookie"))
+        prefix = _clean_prefix(_first_forwarded(index, "x-forwarded-prefix"))
+    if cookies is None and cookie_parser is not None:
+        cookies = cookie_parser(";".join(cookie_lines)) if cookie_lines else {}
+    elif cookies is None:
+        cookies = parse_cookies(index.get("cookie"))
     path = scope.get("path", "/")
     root_path = scope.get("root_path", "")
     if root_path and path.startswith(root_path):
         path = path[len(root_path):] or "/"  # the path inside pyTorrent
-    return RequestFacts(
+    return _made(
         method=scope.get("method", "GET").upper(),
         path=path,
         headers=headers,
@@ -268,7 +297,34 @@ def facts_from_scope(
         cookies=cookies,
         socket_auth=socket_auth,
         query_string=bytes(scope.get("query_string") or b"").decode("latin-1"),
+        _header_map=index,
     )
+
+
+_FIELDS = frozenset(item.name for item in fields(RequestFacts))
+
+
+def _made(**values: Any) -> RequestFacts:
+    """``RequestFacts(**values)`` without the frozen dataclass's ``__init__``.
+
+    That ``__init__`` sets each of the 13 fields through ``object.__setattr__``
+    (about 4 µs a request, most of what building the facts costs); the instance
+    is the same, every field given (checked: a field added to the class but not
+    here fails at once, not as a missing attribute later).
+    """
+    facts = object.__new__(RequestFacts)
+    facts.__dict__.update(values)
+    if not _FIELDS <= values.keys():
+        raise TypeError(f"RequestFacts lacks {sorted(_FIELDS - values.keys())}")
+    return facts
+
+
+@lru_cache(maxsize=256)
+def werkzeug_cookies(header: str) -> Mapping[str, str]:
+    """A ``Cookie`` header parsed as Quart's ``request.cookies`` parses it, memoised:
+    a browser sends the same header with each request, and parsing it costs more
+    than looking it up. The answer is immutable, so sharing it is safe."""
+    return parse_cookie(header, cls=ImmutableMultiDict)
 
 
 def parse_cookies(header: str | None) -> dict[str, str]:

@@ -27,6 +27,7 @@ from ..access.facts import (
     facts_from_scope,
     mounted_at_prefix,
     normalise_ip,
+    werkzeug_cookies,
 )
 from ..access.hosts import HostPolicy, refusal
 from ..access.origin import origin_allowed
@@ -111,6 +112,14 @@ class PyTorrentApp(socketio.ASGIApp):
                 return
             if believed and not f"{scope['path'].rstrip('/')}/".startswith(self.engineio_path):
                 scope = mounted_at_prefix(scope)
+            # Straight to the one that answers: the same choice Engine.IO's ASGIApp makes
+            # (this app serves no Engine.IO static files), and Quart's ASGI app without
+            # the frame of Quart.__call__: each layer is paid again at every await.
+            if self._ensure_trailing_slash(scope["path"]).startswith(self.engineio_path):
+                await self.engineio_server.handle_request(scope, receive, send)
+            else:
+                await self.quart.asgi_app(scope, receive, send)
+            return
         await super().__call__(scope, receive, send)
 
     @property
@@ -148,10 +157,11 @@ def create_app(settings: Settings, plugins: AuthPlugins) -> PyTorrentApp:
     def load_session(cookie: str) -> str | None:
         return auth.load_token(cookie, quart)
 
-    def facts_for_request() -> RequestFacts:
-        return facts_from_scope(request.scope, trusted=trusted,
-                                proxy_fix=bool(settings.proxy_fix_enable),
-                                headers=request.headers, cookies=request.cookies)
+    proxy_fix = bool(settings.proxy_fix_enable)
+
+    def facts_for_request(current: Request) -> RequestFacts:
+        return facts_from_scope(current.scope, trusted=trusted, proxy_fix=proxy_fix,
+                                headers=current.headers, cookie_parser=werkzeug_cookies)
 
     cluster = Cluster(settings) if settings.redis_url_is_set else None
     state["cluster"] = cluster
@@ -217,28 +227,29 @@ def create_app(settings: Settings, plugins: AuthPlugins) -> PyTorrentApp:
 
     @quart.before_request
     async def authorise() -> Any:
-        view = quart.view_functions.get(request.endpoint or "")
+        current = request._get_current_object()  # type: ignore[attr-defined]
+        view = quart.view_functions.get(current.endpoint or "")
         if view is None:
             return None  # 404/405 follow; nothing is served
         need = need_of(view)
         if need is None:
-            log.error("route %s declares no access requirement; refusing", request.endpoint)
+            log.error("route %s declares no access requirement; refusing", current.endpoint)
             return _error(500, "internal error")
-        facts = facts_for_request()
+        facts = facts_for_request(current)
         g.facts = facts
         audit_origin.set(AuditOrigin(address=facts.client))
-        if facts.scheme != request.scheme:
-            request.scheme = facts.scheme  # trusted proxy says https: secure cookies apply
+        if facts.scheme != current.scheme:
+            current.scheme = facts.scheme  # trusted proxy says https: secure cookies apply
         if need is Need.PUBLIC:
             return None  # public views that care who is asking call resolve_request()
         resolution = await resolve_request()
         if resolution.principal is not None:
             audit_origin.set(AuditOrigin(facts.client, provider_of(
                 resolution.principal, plugins.provider, state["resolver"].external)))
-        profile_id = (request.view_args or {}).get("profile_id")
+        profile_id = (current.view_args or {}).get("profile_id")
         denied = check(resolution.principal, need, profile_id,
                        before_password_change=usable_before_password_change(view),
-                       changes=request.method not in SAFE_METHODS)
+                       changes=current.method not in SAFE_METHODS)
         if resolution.retry_after is not None:
             response = await make_response(_error(429, resolution.detail))
             response.headers["Retry-After"] = str(resolution.retry_after)
@@ -261,9 +272,11 @@ def create_app(settings: Settings, plugins: AuthPlugins) -> PyTorrentApp:
     @quart.after_request
     async def prefix_redirects(response: Any) -> Any:
         """App-relative redirects (``/login``, a provider's ``/``) get the mount point."""
-        location = response.headers.get("Location")
         root = request.root_path
-        if root and location and location.startswith("/") and not location.startswith("//") \
+        if not root:  # not mounted under a prefix: nothing to add
+            return response
+        location = response.headers.get("Location")
+        if location and location.startswith("/") and not location.startswith("//") \
                 and not location.startswith(f"{root}/"):
             response.headers["Location"] = root + location
         return response

@@ -28,21 +28,22 @@ ALWAYS: tuple[tuple[bytes, bytes], ...] = (
 )
 NO_STORE = (b"cache-control", b"no-store")
 STATIC_PREFIXES = ("/static/", "/favicon.ico")
+# What a response gets, each header unless it already has one of that name.
+FOR_STATIC = ALWAYS
+FOR_OTHERS = (*ALWAYS, NO_STORE)
 
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 
 
 def with_security_headers(scope: MutableMapping[str, Any], send: Send) -> Send:
     """Wrap an HTTP ``send`` so the response start carries the headers above."""
-    cacheable = scope.get("path", "").startswith(STATIC_PREFIXES)
+    added = FOR_STATIC if scope.get("path", "").startswith(STATIC_PREFIXES) else FOR_OTHERS
 
     async def sending(message: MutableMapping[str, Any]) -> None:
         if message["type"] == "http.response.start":
             headers = list(message.get("headers", ()))
             present = {name.lower() for name, _ in headers}
-            headers.extend(item for item in ALWAYS if item[0] not in present)
-            if not cacheable and b"cache-control" not in present:
-                headers.append(NO_STORE)
+            headers += [item for item in added if item[0] not in present]
             message["headers"] = headers
         await send(message)
 

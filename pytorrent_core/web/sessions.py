@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from itsdangerous import BadSignature, SignatureExpired
-from quart import Quart, current_app
+from quart import Quart, current_app, g
 from quart.sessions import SessionInterface
 from quart_auth import QuartAuth
 
@@ -56,6 +56,18 @@ class SessionAuth(QuartAuth):
             del self._verified[next(iter(self._verified))]
         self._verified[token] = (auth_id, int(signed.timestamp()))
         return auth_id
+
+    async def after_request(self, response: Any) -> Any:
+        """Write or delete the cookie only when this request signed in or out.
+
+        quart-auth's own step first loads the user from the cookie, on every
+        request, to learn that nothing is to be done: only ``login_user``,
+        ``logout_user`` and ``renew_login`` ask for a change, and each of them
+        puts the user on ``g`` first.
+        """
+        if self.attribute_name not in g:
+            return response
+        return await super().after_request(response)
 
 
 class NoQuartSession(SessionInterface):
