@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 from support.postgres import ENGINES, PostgresServer
@@ -91,3 +92,17 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "postgresql":
         return str(request.getfixturevalue("postgres_url"))
     return f"sqlite+aiosqlite:///{tmp_path / 'db' / 'pytorrent.db'}"
+
+
+@pytest.fixture
+def on_every_engine(database_url: str, monkeypatch: pytest.MonkeyPatch,
+                    request: pytest.FixtureRequest) -> None:
+    """Make the test module's ``running_app`` open its app on each engine in turn (SQLite,
+    then the real PostgreSQL), unless a test names its own database. Use with
+    ``pytestmark = pytest.mark.usefixtures("on_every_engine")``."""
+    def on_engine(tmp_path: Path, env: Mapping[str, str] | None = None,
+                  provider_plugin: object | None = None) -> Any:
+        return running_app(
+            tmp_path, {"PYTORRENT_DATABASE_URL": database_url, **(env or {})}, provider_plugin)
+
+    monkeypatch.setattr(request.module, "running_app", on_engine)

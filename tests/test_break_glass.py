@@ -26,6 +26,8 @@ from pytorrent_core.testing import (
 )
 from pytorrent_core.web.app import PyTorrentApp
 
+pytestmark = pytest.mark.usefixtures("on_every_engine")
+
 ORIGIN = {"Origin": "http://127.0.0.1"}
 ADMIN_PASSWORD = "admin-Pass-1"
 BOB_PASSWORD = "bob-Pass-123"
@@ -234,6 +236,5 @@ async def test_beside_openid_connect_too(tmp_path: Path) -> None:
     (tmp_path / "off").mkdir()
     async with running_app(tmp_path / "off", {**oidc, "PYTORRENT_AUTH_BREAK_GLASS_USERS": ""}
                            ) as app:
-        await prepared(app)
         async with client_for(app) as client:
             assert (await client.get("/login/local")).status_code == 404

@@ -15,6 +15,8 @@ from pytorrent_core.storage import schema
 from pytorrent_core.testing import running_app, set_password
 from pytorrent_core.web.app import SESSION_COOKIE, PyTorrentApp
 
+pytestmark = pytest.mark.usefixtures("on_every_engine")
+
 PROVIDERS = ("tinyauth", "proxy")
 UNTRUSTED = "203.0.113.9"
 SAME_ORIGIN = {"Origin": "http://localhost"}

@@ -21,6 +21,8 @@ from pytorrent_core.config import ConfigError
 from pytorrent_core.testing import environment, load_for_test, running_app
 from pytorrent_core.web.app import PyTorrentApp
 
+pytestmark = pytest.mark.usefixtures("on_every_engine")
+
 TINYAUTH = {"PYTORRENT_AUTH_PROVIDER": "tinyauth", "PYTORRENT_AUTH_PROXY_AUTO_CREATE": "true"}
 PROXY = {"PYTORRENT_AUTH_PROVIDER": "proxy", "PYTORRENT_AUTH_PROXY_AUTO_CREATE": "true",
          "PYTORRENT_AUTH_PROXY_GROUPS_HEADER": "X-Groups"}

@@ -29,6 +29,8 @@ from pytorrent_core.testing import (
 )
 from pytorrent_core.web.app import PyTorrentApp, create_app
 
+pytestmark = pytest.mark.usefixtures("on_every_engine")
+
 SECRET = "4f1c9a7e2b8d6035e1a9c7f2b4d6e8a0"
 HEADER = "X-PyTorrent-Proxy-Secret"
 PROVIDERS = ("proxy", "tinyauth")

@@ -31,6 +31,8 @@ from pytorrent_core.testing import (
 from pytorrent_core.usernames import header_username_problem, username_fold, username_from_headers
 from pytorrent_core.web.app import PyTorrentApp
 
+pytestmark = pytest.mark.usefixtures("on_every_engine")
+
 ORIGIN = {"Origin": "http://localhost"}
 PROVIDERS = ("proxy", "tinyauth")
 

@@ -17,6 +17,8 @@ from pytorrent_core.models import User
 from pytorrent_core.testing import running_app, session_cookie, settled_admin
 from pytorrent_core.web.app import PyTorrentApp
 
+pytestmark = pytest.mark.usefixtures("on_every_engine")
+
 ORIGIN = "http://127.0.0.1"
 MAGNET = "magnet:?xt=urn:btih:" + "C1" * 20 + "&dn=x&tr=http%3A%2F%2F127.0.0.1%3A1%2Fannounce"
 
