@@ -8,29 +8,15 @@ cookie is refused there within a second.
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import click
 
-from .cli_common import Context, pass_context, run_async, user_errors
+from .cli_common import Context, pass_context, user_errors, with_store
 from .storage import Store, StoreError
 
 T = TypeVar("T")
 ACTOR = "cli"
-
-
-def _with_store(obj: Context, work: Callable[[Store], Awaitable[T]]) -> T:
-    async def run() -> T:
-        from .database import open_store
-
-        store = await open_store(obj.settings)
-        try:
-            return await work(store)
-        finally:
-            await store.close()
-
-    return run_async(run())
 
 
 def _when(text: str | None, option: str) -> Any:
@@ -66,7 +52,7 @@ def audit(obj: Context, user: str | None, kind: str | None, since: str | None,
         rows = await store.audit_events(limit, user=user, kind=kind, since=start, until=end)
         return [event_json(row) for row in rows]
 
-    events = _with_store(obj, work)
+    events = with_store(obj, work)
     if as_json:
         click.echo(json.dumps(events, indent=2))
         return
@@ -110,7 +96,7 @@ def list_(obj: Context, username: str | None, as_json: bool) -> None:
                  "address": r.address, "agent": r.agent, "remember": r.remember}
                 for r in await store.sessions(user_id)]
 
-    rows = _with_store(obj, work)
+    rows = with_store(obj, work)
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
@@ -142,7 +128,7 @@ def revoke(obj: Context, sid: str) -> None:
                                   "address": record.address})
         return name
 
-    click.echo(f"ended session {sid} of {_with_store(obj, work)}")
+    click.echo(f"ended session {sid} of {with_store(obj, work)}")
 
 
 def register(main: click.Group) -> None:

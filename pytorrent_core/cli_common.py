@@ -4,19 +4,61 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Callable, Collection, Coroutine, Sequence
-from typing import Any, TypeVar
+from collections.abc import Awaitable, Callable, Collection, Coroutine, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from .config import ConfigError, Settings
 from .plugins import AuthPlugins
 
+if TYPE_CHECKING:
+    from .services import Services
+    from .storage import Store
+
 T = TypeVar("T")
 
 
 def run_async(coroutine: Coroutine[Any, Any, T]) -> T:
     return asyncio.run(coroutine)
+
+
+def with_store(obj: Context, work: Callable[[Store], Awaitable[T]]) -> T:
+    """Run ``work`` on the configured database; with Redis, running servers hear of
+    what it changed at once (cluster.announce)."""
+    obj.require_database()
+
+    async def run() -> T:
+        from .cluster.announce import announced
+        from .database import open_store
+
+        store = await open_store(obj.settings)
+        try:
+            async with announced(store, obj.settings):
+                return await work(store)
+        finally:
+            await store.close()
+
+    return run_async(run())
+
+
+def with_services(obj: Context, work: Callable[[Services], Awaitable[T]]) -> T:
+    """:func:`with_store` for work that needs the services (plugins, provisioning)."""
+    settings, plugins = obj.load()
+    obj.require_database()
+
+    async def run() -> T:
+        from .bootstrap import open_services
+        from .cluster.announce import announced
+
+        services = await open_services(settings, plugins)
+        try:
+            async with announced(services.store, settings):
+                return await work(services)
+        finally:
+            await services.store.close()
+
+    return run_async(run())
 
 
 def user_errors(func: Callable[..., T]) -> Callable[..., T]:

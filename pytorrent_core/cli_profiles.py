@@ -12,8 +12,16 @@ from typing import Any
 
 import click
 
-from .cli_common import Context, changes_database, echo_table, pass_context, run_async, user_errors
-from .cli_users import ACTOR, _with_services
+from .cli_common import (
+    Context,
+    changes_database,
+    echo_table,
+    pass_context,
+    run_async,
+    user_errors,
+    with_services,
+)
+from .cli_users import ACTOR
 from .profiles import clean_data_root, clean_name, clean_scgi_url
 from .services import Services
 from .storage import Profile
@@ -49,7 +57,7 @@ def profiles_list(obj: Context, as_json: bool) -> None:
     async def work(services: Services) -> list[Profile]:
         return await services.store.list_profiles()
 
-    rows = [_describe(profile) for profile in _with_services(obj, work)]
+    rows = [_describe(profile) for profile in with_services(obj, work)]
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
@@ -77,7 +85,7 @@ def profiles_add(obj: Context, name: str, scgi_url: str, data_root: str | None) 
         return await services.store.create_profile(values[0], values[1], data_root=values[2],
                                                    actor=ACTOR)
 
-    profile = _with_services(obj, work)
+    profile = with_services(obj, work)
     click.echo(f"added profile {profile.name!r} (id {profile.id}); check it with: "
                f"pytorrent profiles test {profile.id}")
 
@@ -107,7 +115,7 @@ def profiles_set(obj: Context, name_or_id: str, name: str | None, scgi_url: str 
         profile = await _find(services, name_or_id)
         return await services.store.update_profile(profile.id, actor=ACTOR, **fields)
 
-    profile = _with_services(obj, work)
+    profile = with_services(obj, work)
     click.echo(f"profile {profile.name!r} (id {profile.id}) changed")
 
 
@@ -123,14 +131,14 @@ def profiles_remove(obj: Context, name_or_id: str, yes: bool) -> None:
     async def find(services: Services) -> Profile:
         return await _find(services, name_or_id)
 
-    profile = _with_services(obj, find)
+    profile = with_services(obj, find)
     if not yes:
         click.confirm(f"Remove profile {profile.name!r}?", abort=True)
 
     async def work(services: Services) -> None:
         await services.store.delete_profile(profile.id, actor=ACTOR)
 
-    _with_services(obj, work)
+    with_services(obj, work)
     click.echo(f"removed profile {profile.name!r}")
 
 
@@ -146,7 +154,7 @@ def profiles_test(obj: Context, name_or_id: str) -> None:
     async def find(services: Services) -> Profile:
         return await _find(services, name_or_id)
 
-    profile = _with_services(obj, find)
+    profile = with_services(obj, find)
     client = RTorrentClient(profile.scgi_url, timeout=float(obj.settings.rtorrent_timeout))
     try:
         status = run_async(client.status())

@@ -7,32 +7,23 @@ server drops a revoked token (and its live connections) within a poll interval.
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any, TypeVar
 
 import click
 
-from .cli_common import Context, changes_database, echo_table, pass_context, run_async, user_errors
+from .cli_common import (
+    Context,
+    changes_database,
+    echo_table,
+    pass_context,
+    user_errors,
+    with_store,
+)
 from .storage import Store, StoreError, TokenRecord
 from .storage.store import now
 
 T = TypeVar("T")
-
-
-def _with_store(obj: Context, work: Callable[[Store], Awaitable[T]]) -> T:
-    obj.require_database()
-
-    async def run() -> T:
-        from .database import open_store
-
-        store = await open_store(obj.settings)
-        try:
-            return await work(store)
-        finally:
-            await store.close()
-
-    return run_async(run())
 
 
 async def _user_id(store: Store, username: str) -> int:
@@ -100,7 +91,7 @@ def create(obj: Context, username: str, name: str, expires_in_days: int | None,
                                           scope=scope, actor="cli")
         return record, plaintext
 
-    record, plaintext = _with_store(obj, work)
+    record, plaintext = with_store(obj, work)
     click.echo(plaintext)
     until = f", expires {_iso(record.expires_at)}" if record.expires_at else ""
     click.echo(f"created token {record.id} ({record.prefix}...) for {username}{until}, "
@@ -142,7 +133,7 @@ def list_(obj: Context, username: str, as_json: bool) -> None:
          "revoked_at": _iso(r.revoked_at), "state": _state(r),
          "last_used_address": r.last_used_addr,
          "scope": r.scope.as_json() if r.scope else None, "scope_text": _scope(r)}
-        for r in _with_store(obj, work)
+        for r in with_store(obj, work)
     ]
     if as_json:
         click.echo(json.dumps([{k: v for k, v in row.items() if k != "scope_text"}
@@ -172,7 +163,7 @@ def revoke(obj: Context, username: str, token_id: int) -> None:
     async def work(store: Store) -> None:
         await store.revoke_token(await _user_id(store, username), token_id, actor="cli")
 
-    _with_store(obj, work)
+    with_store(obj, work)
     click.echo(f"revoked token {token_id} of {username}")
 
 

@@ -10,12 +10,18 @@ that write name the database they changed and refuse a missing one without
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import click
 
-from .cli_common import Context, changes_database, echo_table, pass_context, run_async, user_errors
+from .cli_common import (
+    Context,
+    changes_database,
+    echo_table,
+    pass_context,
+    user_errors,
+    with_services,
+)
 from .models import Level, User
 from .passwords import PasswordProblem, check_policy, hash_password
 from .services import Services
@@ -26,22 +32,6 @@ from .usernames import normalise, username_problem
 T = TypeVar("T")
 ACTOR = "cli"
 LEVELS: dict[str, Level] = {"none": "none", "ro": "ro", "rw": "full", "full": "full"}
-
-
-def _with_services(obj: Context, work: Callable[[Services], Awaitable[T]]) -> T:
-    from .bootstrap import open_services
-
-    settings, plugins = obj.load()
-    obj.require_database()
-
-    async def run() -> T:
-        services = await open_services(settings, plugins)
-        try:
-            return await work(services)
-        finally:
-            await services.store.close()
-
-    return run_async(run())
 
 
 async def _existing(services: Services, username: str) -> User:
@@ -105,7 +95,7 @@ def register(main: click.Group) -> None:
             return await services.store.update_user(user.id, password_hash=hash_password(new),
                                                     actor=ACTOR)
 
-        user = _with_services(obj, work)
+        user = with_services(obj, work)
         click.echo(f"password of {user.username!r} changed; their sessions have ended")
 
     @main.group()
@@ -122,7 +112,7 @@ def register(main: click.Group) -> None:
         async def work(services: Services) -> list[User]:
             return await services.store.list_users()
 
-        rows = [_describe(user) for user in _with_services(obj, work)]
+        rows = [_describe(user) for user in with_services(obj, work)]
         if as_json:
             click.echo(json.dumps(rows, indent=2))
             return
@@ -169,7 +159,7 @@ def register(main: click.Group) -> None:
                 display_name=display_name, email=email,
                 permissions={None: level} if level != "none" else None, actor=ACTOR)
 
-        user = _with_services(obj, work)
+        user = with_services(obj, work)
         click.echo(f"created {user.role} {user.username!r} (id {user.id})")
 
     @users.command("set-role")
@@ -216,7 +206,7 @@ def register(main: click.Group) -> None:
             return user.username, await TwoFactorStore(services.store).reset(user.id,
                                                                              actor=ACTOR)
 
-        name, removed = _with_services(obj, work)
+        name, removed = with_services(obj, work)
         click.echo(f"two-factor sign-in of {name!r} reset" if removed
                    else f"{name!r} had no two-factor sign-in; nothing to reset")
 
@@ -236,14 +226,14 @@ def register(main: click.Group) -> None:
                 raise StoreError(problem, "id")  # before asking: the answer would not matter
             return user
 
-        user = _with_services(obj, deletable)
+        user = with_services(obj, deletable)
         if not yes:
             click.confirm(f"Delete user {user.username!r}?", abort=True)
 
         async def work(services: Services) -> None:
             await services.store.delete_user(user.id, actor=ACTOR)
 
-        _with_services(obj, work)
+        with_services(obj, work)
         click.echo(f"deleted {user.username!r}")
 
 
@@ -252,5 +242,5 @@ def _update(obj: Context, username: str, done: str, **fields: Any) -> None:
         user = await _existing(services, username)
         return await services.store.update_user(user.id, actor=ACTOR, **fields)
 
-    user = _with_services(obj, work)
+    user = with_services(obj, work)
     click.echo(done.format(name=user.username))

@@ -8,6 +8,7 @@ import random
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -214,3 +215,43 @@ def test_redis_without_a_shared_secret_key_stops_start_up(tmp_path: Path,
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
     assert "PYTORRENT_SECRET_KEY" in lines[0] and "PYTORRENT_REDIS_URL" in lines[0]
+
+
+# ---------------------------------------------------------------- the command beside servers
+
+
+@pytest.mark.parametrize("command", [["users", "deactivate", "bob"],
+                                     ["sessions", "revoke", "SID"]],
+                         ids=["deactivate", "end-session"])
+async def test_a_change_from_the_command_reaches_a_running_server_over_redis(
+        tmp_path: Path, redis_server: RedisProcess, monkeypatch: pytest.MonkeyPatch,
+        command: list[str]) -> None:
+    """The database poll is pushed out of the way: only Redis can tell the server."""
+    from pytorrent_core.access import session_ids
+    from pytorrent_core.cluster import invalidation
+    from pytorrent_core.testing import running_app
+    from pytorrent_core.web.sessions import SESSION_COOKIE
+
+    monkeypatch.setattr(invalidation, "SHARED_POLL_SECONDS", 3600.0)
+    env = {**KEY, "PYTORRENT_REDIS_URL": redis_server.url}
+    async with running_app(tmp_path, env) as app:
+        bob = await app.services.store.create_user("bob")
+        auth_id = session_ids.issue(bob)
+        claim = session_ids.parse(auth_id)
+        assert claim is not None
+        await app.services.store.record_session(
+            claim.sid, bob, expires_at=datetime.now(UTC) + timedelta(hours=1),
+            address="127.0.0.1", agent="test", remember=False)
+        command = [claim.sid if part == "SID" else part for part in command]
+        token = app.quart.extensions["pytorrent"]["auth"].dump_token(auth_id, app.quart)
+        cookie = {"Cookie": f"{SESSION_COOKIE}={token}"}
+        client = app.quart.test_client()
+        assert (await client.get("/api/auth/me", headers=cookie)).status_code == 200
+        done = await asyncio.to_thread(
+            subprocess.run, [sys.executable, "-m", "pytorrent.cli", *command],
+            env=environment(tmp_path, env), capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        deadline = asyncio.get_running_loop().time() + 5
+        while (await client.get("/api/auth/me", headers=cookie)).status_code == 200:
+            assert asyncio.get_running_loop().time() < deadline, "the server never heard"
+            await asyncio.sleep(0.02)
