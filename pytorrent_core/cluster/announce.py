@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
 
-from ..config import Settings
+from ..config import ConfigError, Settings
 from ..storage import Store
 from .invalidation import CHANGED, SESSION_ENDED
 from .link import CHANNEL, connect
@@ -48,9 +48,14 @@ async def announced(store: Store, settings: Settings) -> AsyncIterator[None]:
 
 
 async def _publish(settings: Settings, sender: str, messages: list[dict[str, Any]]) -> None:
+    try:
+        redis = connect(settings)
+    except ConfigError as problem:  # the change is made; only the news of it is lost
+        log.warning("%s; the running servers will see the change at their next database "
+                    "poll", problem)
+        return
     from redis.exceptions import RedisError
 
-    redis = connect(settings)
     try:
         for message in messages:
             await redis.publish(CHANNEL, json.dumps({**message, "from": sender}))
