@@ -39,6 +39,7 @@ from .signin import (
     principal_json,
     safe_next,
     start_session,
+    throttled_json,
     wants_remember,
 )
 
@@ -123,9 +124,7 @@ def register(app: Quart) -> None:
             return jsonify(error="password is required", field="password"), 400
         user, attempt = await authenticate(username, password)
         if attempt.retry_after is not None:
-            return jsonify(error=THROTTLED.format(seconds=attempt.retry_after),
-                           retry_after=attempt.retry_after), 429, \
-                {"Retry-After": str(attempt.retry_after)}
+            return throttled_json(THROTTLED, attempt.retry_after)
         if user is None:
             return jsonify(error=GENERIC_LOGIN_FAILURE), 401
         remember = wants_remember(data.get("remember"))
@@ -234,9 +233,7 @@ def register(app: Quart) -> None:
                                            kind="auth.password-check",
                                            break_glass=_state()["resolver"].passwords_elsewhere)
         if attempt.retry_after is not None:
-            return jsonify(error=THROTTLED.format(seconds=attempt.retry_after),
-                           retry_after=attempt.retry_after), 429, \
-                {"Retry-After": str(attempt.retry_after)}
+            return throttled_json(THROTTLED, attempt.retry_after)
         if user is None or user.id != principal.user_id:
             return jsonify(error="the current password is wrong", field="current_password"), 403
         store = _state()["services"].store

@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 from quart import (
     current_app,
     g,
+    jsonify,
 )
 from quart_auth import AuthUser, login_user, logout_user
 
@@ -88,6 +89,12 @@ async def authenticate(username: str, password: str, *, kind: str = "auth.sign-i
                           provider=BREAK_GLASS if break_glass else state["plugins"].provider,
                           outcome=outcome)
     return user, attempt
+
+
+def throttled_json(template: str, seconds: int) -> tuple[Any, int, dict[str, str]]:
+    """The 429 answer of a throttled check: ``template`` says what, and for how long."""
+    return (jsonify(error=template.format(seconds=seconds), retry_after=seconds), 429,
+            {"Retry-After": str(seconds)})
 
 
 def wants_remember(value: object) -> bool:

@@ -45,6 +45,7 @@ from .signin import (
     safe_next,
     signed_in_with,
     start_session,
+    throttled_json,
 )
 
 blueprint = Blueprint("two_factor", __name__)
@@ -211,8 +212,7 @@ async def api_code() -> Any:
     user, remember = found
     wait = await _verify(user, code)
     if wait:
-        return jsonify(error=THROTTLED.format(seconds=wait), retry_after=wait), 429, \
-            {"Retry-After": str(wait)}
+        return throttled_json(THROTTLED, wait)
     if wait is not None:
         return jsonify(error=INVALID_CODE, field="code"), 401
     await start_session(user, remember=remember)
@@ -301,9 +301,7 @@ async def _throttled(principal: Principal) -> Any:
     attempt = await throttle.start(g.facts.client, principal.username,
                                    shared=g.facts.client_shared)
     if attempt.retry_after is not None:
-        return None, (jsonify(error=THROTTLED.format(seconds=attempt.retry_after),
-                              retry_after=attempt.retry_after), 429,
-                      {"Retry-After": str(attempt.retry_after)})
+        return None, throttled_json(THROTTLED, attempt.retry_after)
     return attempt, None
 
 
@@ -351,8 +349,7 @@ async def disable() -> Any:
     code = await _code_from_body()
     wait = await _verify(principal.user, code)
     if wait:
-        return jsonify(error=THROTTLED.format(seconds=wait), retry_after=wait), 429, \
-            {"Retry-After": str(wait)}
+        return throttled_json(THROTTLED, wait)
     if wait is not None:
         raise StoreError("that code does not match", "code")
     await _store().reset(principal.user_id, actor=principal.username)
@@ -379,9 +376,7 @@ async def new_recovery_codes() -> Any:
                                            kind="auth.password-check",
                                            break_glass=_state()["resolver"].passwords_elsewhere)
         if attempt.retry_after is not None:
-            return jsonify(error=THROTTLED_PASSWORD.format(seconds=attempt.retry_after),
-                           retry_after=attempt.retry_after), 429, \
-                {"Retry-After": str(attempt.retry_after)}
+            return throttled_json(THROTTLED_PASSWORD, attempt.retry_after)
         if user is None or user.id != principal.user_id:
             raise StoreError("the password is wrong", "password", 403)
     elif isinstance(code, str) and code.strip():
@@ -390,8 +385,7 @@ async def new_recovery_codes() -> Any:
                              "(a recovery code cannot renew the others)", "code")
         wait = await _verify(principal.user, code)
         if wait:
-            return jsonify(error=THROTTLED.format(seconds=wait), retry_after=wait), 429, \
-                {"Retry-After": str(wait)}
+            return throttled_json(THROTTLED, wait)
         if wait is not None:
             raise StoreError("that code does not match; type the current one", "code", 403)
     else:
