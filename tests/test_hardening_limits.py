@@ -193,6 +193,18 @@ def test_too_many_headers_get_431(quick: Served, count: int) -> None:
     assert b"PYTORRENT_SERVER_MAX_HEADERS" in answer
 
 
+@pytest.mark.parametrize("extra", [
+    b"X-Big: " + b"a" * 40_000 + b"\r\n\r\n",
+    b"".join(b"X-%d: a\r\n" % i for i in range(101)) + b"\r\n",
+], ids=["bytes", "count"])
+def test_a_pipelined_head_over_a_limit_gets_431(quick: Served, extra: bytes) -> None:
+    """The second of two requests sent in one write: its head arrives with the first's,
+    so it is judged from what was parsed once complete, and the connection refused."""
+    answer = exchange(quick.port, head(extra=b"\r\n") + head(extra=extra))
+    assert b"HTTP/1.1 431 " in answer
+    assert b"PYTORRENT_SERVER_MAX_HEADER" in answer
+
+
 def test_a_browser_sized_head_is_served(quick: Served) -> None:
     cookies = "; ".join(f"app{i}=" + "c" * 380 for i in range(40))  # 40 apps' cookies, ~16 kB
     headers = {f"X-Extra-{i}": "v" for i in range(90)}

@@ -30,7 +30,6 @@ from __future__ import annotations
 import asyncio
 import http
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -71,13 +70,15 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        # One timer per connection, not one per request: the request's callbacks only
+        # move ``_deadline``; the timer, when it fires, looks at it and sleeps on if
+        # the connection has made its progress in time.
         self._timer: asyncio.TimerHandle | None = None
+        self._timer_at = 0.0  # when the timer fires
+        self._deadline: float | None = None  # when the head or body must be complete
         self._in_head = True  # waiting for, or reading, a request head
         self._in_body = False
         self._head_received = 0  # bytes received since the head began
-        self._head_size = 0  # request target and headers as parsed
-        self._header_count = 0
-        self._body_deadline = 0.0
         self._refused = False  # answered by us: the rest of the connection is dropped
         self._upgraded = False  # handed over to the WebSocket protocol
 
@@ -85,7 +86,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
-        self._arm(self._head_too_slow)
+        self._limit(self.loop.time() + self.limits.header_timeout)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
@@ -99,13 +100,16 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         super().data_received(data)
         if self._refused or self._upgraded or self.transport.is_closing():
             return
-        if self._in_head:
-            if self._head_received > self.limits.max_header_bytes:
+        if self._in_head:  # a head not complete yet (as far as it came, in uvicorn's fields)
+            if len(self.headers) > self.limits.max_headers:
+                self._refuse_header_count()
+            elif self._head_received > self.limits.max_header_bytes:
                 self._refuse_head_size()
-            elif self._timer is None and self._head_received:
-                self._arm(self._head_too_slow)  # bytes before a request line
-        elif self._in_body:
-            self._body_deadline += len(data) / MIN_BODY_RATE
+            elif self._deadline is None and self._head_received:
+                # bytes before a request line
+                self._limit(self.loop.time() + self.limits.header_timeout)
+        elif self._in_body and self._deadline is not None:
+            self._deadline += len(data) / MIN_BODY_RATE
 
     def handle_websocket_upgrade(self) -> None:
         if self._refused:
@@ -120,39 +124,30 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         if self._refused:
             return
         super().on_message_begin()
-        self._head_size = 0
-        self._header_count = 0
-        if self._timer is None:
-            self._arm(self._head_too_slow)
+        if self._deadline is None:
+            self._limit(self.loop.time() + self.limits.header_timeout)
 
-    def on_url(self, url: bytes) -> None:
-        if self._refused:
-            return
-        super().on_url(url)
-        self._head_size += len(url)
-        if self._head_size > self.limits.max_header_bytes:
-            self._refuse_head_size()
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        if self._refused:
-            return
-        super().on_header(name, value)
-        self._head_size += len(name) + len(value) + 4
-        self._header_count += 1
-        if self._header_count > self.limits.max_headers:
-            self._refuse(431, f"more than {self.limits.max_headers} request headers "
-                              "(PYTORRENT_SERVER_MAX_HEADERS)")
-        elif self._head_size > self.limits.max_header_bytes:
-            self._refuse_head_size()
+    # The request target and headers are counted once the head is complete, from
+    # uvicorn's own ``url`` and ``headers``: a callback of ours for each header would
+    # cost every request more than the sum. A head still arriving is measured by the
+    # bytes received (``data_received``), so an endless one is still cut short.
 
     def on_headers_complete(self) -> None:
         if self._refused:
             return
+        headers = self.headers
+        if len(headers) > self.limits.max_headers:
+            self._refuse_header_count()
+            return
+        size = len(self.url) + 4 * len(headers)
+        for name, value in headers:
+            size += len(name) + len(value)
+        if size > self.limits.max_header_bytes:
+            self._refuse_head_size()
+            return
         self._in_head = False
         self._in_body = True
-        self._body_deadline = self.loop.time() + self.limits.header_timeout
-        self._disarm()
-        self._timer = self.loop.call_at(self._body_deadline, self._body_too_slow)
+        self._limit(self.loop.time() + self.limits.header_timeout)
         if max(len(self.connections), len(self.tasks)) > self.limits.max_connections:
             self._refuse(503, f"pyTorrent is serving its maximum of "
                               f"{self.limits.max_connections} connections "
@@ -170,22 +165,41 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         self._in_head = True
         self._in_body = False
         self._head_received = 0
-        self._disarm()
+        self._deadline = None  # until the next request begins; the timer stays
         super().on_message_complete()
 
     # ------------------------------------------------------------ timers and refusals
 
-    def _arm(self, callback: Callable[[], None]) -> None:
-        self._disarm()
-        self._timer = self.loop.call_later(self.limits.header_timeout, callback)
+    def _limit(self, deadline: float) -> None:
+        """The head or body now in progress must be complete by ``deadline``."""
+        self._deadline = deadline
+        if self._timer is None or deadline < self._timer_at:
+            self._schedule(deadline)
+
+    def _schedule(self, at: float) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer_at = at
+        self._timer = self.loop.call_at(at, self._expired)
 
     def _disarm(self) -> None:
+        self._deadline = None
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
 
-    def _head_too_slow(self) -> None:
+    def _expired(self) -> None:
         self._timer = None
+        if self._deadline is None:  # between requests: uvicorn's keep-alive limit applies
+            return
+        if self.loop.time() < self._deadline:  # progress was made: sleep on
+            self._schedule(self._deadline)
+        elif self._in_head:
+            self._head_too_slow()
+        else:
+            self._body_too_slow()
+
+    def _head_too_slow(self) -> None:
         if self._head_received:
             self._refuse(408, f"request head not complete within "
                               f"{self.limits.header_timeout:g} seconds "
@@ -194,14 +208,14 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
             self.transport.close()
 
     def _body_too_slow(self) -> None:
-        self._timer = None
-        now = self.loop.time()
         if self.flow.read_paused:  # the application has not taken what came: not the client
-            self._body_deadline = now + self.limits.header_timeout
-        if now < self._body_deadline:
-            self._timer = self.loop.call_at(self._body_deadline, self._body_too_slow)
+            self._limit(self.loop.time() + self.limits.header_timeout)
         else:
             self.transport.close()
+
+    def _refuse_header_count(self) -> None:
+        self._refuse(431, f"more than {self.limits.max_headers} request headers "
+                          "(PYTORRENT_SERVER_MAX_HEADERS)")
 
     def _refuse_head_size(self) -> None:
         self._refuse(431, f"request head larger than {self.limits.max_header_bytes} bytes "
