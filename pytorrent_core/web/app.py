@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import logging
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from quart import (
     render_template,
     request,
 )
+from quart.globals import request_ctx
 from werkzeug.exceptions import HTTPException, NotFound, RequestEntityTooLarge
 
 from ..access.facts import (
@@ -65,6 +67,7 @@ log = logging.getLogger("pytorrent")
 HERE = Path(__file__).parent
 
 
+HEALTHY = b'{"status":"ok"}\n'  # what jsonify(status="ok") writes, encoded once
 BODY_MAX = 1024 * 1024  # any request but a torrent upload: JSON and small forms
 
 
@@ -83,6 +86,41 @@ class PyTorrentRequest(Request):
         super().__init__(method, scheme, path, *args, max_content_length=max_content_length,
                          **kwargs)
         self.max_content_length = max_content_length  # Quart hands it to the body only
+
+
+class PyTorrentQuart(Quart):
+    """Quart whose first and last steps for a request are pyTorrent's, called directly.
+
+    ``authorise`` (the access decision) runs before any ``before_request`` function
+    and ``finish`` after every ``after_request`` one. Quart's generic loops (the
+    blueprint names, ``ensure_async`` per function, the session interface) cost more
+    than the work itself when nothing else is registered, as in pyTorrent; whatever
+    is registered still runs, as Quart runs it.
+    """
+
+    request_class = PyTorrentRequest
+    authorise: Callable[[], Awaitable[Any]]
+    finish: Callable[[Any], Awaitable[Any]]
+
+    async def preprocess_request(self, request_context: Any = None) -> Any:
+        result = await self.authorise()
+        if result is not None or not (_any_hooks(self.before_request_funcs)
+                                      or _any_hooks(self.url_value_preprocessors)):
+            return result
+        return await super().preprocess_request(request_context)
+
+    async def process_response(self, response: Any, request_context: Any = None) -> Any:
+        if (request_context or request_ctx)._after_request_functions \
+                or _any_hooks(self.after_request_funcs):
+            response = await super().process_response(response, request_context)
+        return await self.finish(response)
+
+
+def _any_hooks(functions: Mapping[Any, list[Any]]) -> bool:
+    for registered in functions.values():
+        if registered:
+            return True
+    return False
 
 
 class PyTorrentApp(socketio.ASGIApp):
@@ -132,7 +170,7 @@ class PyTorrentApp(socketio.ASGIApp):
 
 
 def create_app(settings: Settings, plugins: AuthPlugins) -> PyTorrentApp:
-    quart = Quart(__name__, template_folder=str(HERE / "templates"),
+    quart = PyTorrentQuart(__name__, template_folder=str(HERE / "templates"),
                   static_folder=str(HERE / "static"))
     quart.secret_key = secret_key(settings)
     quart.config.update(
@@ -145,7 +183,6 @@ def create_app(settings: Settings, plugins: AuthPlugins) -> PyTorrentApp:
         QUART_AUTH_MODE="cookie",
         PERMANENT_SESSION_LIFETIME=timedelta(hours=int(settings.session_lifetime_hours)),
     )
-    quart.request_class = PyTorrentRequest
     inputs.install(quart)  # before any route: ids in routes use its converter
     quart.session_interface = NoQuartSession()  # type: ignore[assignment]
     auth = SessionAuth(quart)
@@ -212,10 +249,12 @@ def create_app(settings: Settings, plugins: AuthPlugins) -> PyTorrentApp:
             await services.cache.stop()
             await services.store.close()
 
-    async def resolve_request() -> Resolution:
-        """Resolve the current request once (memoised on ``g``)."""
-        current = g._get_current_object()  # one context lookup, not one per attribute
-        resolution: Resolution | None = current.get("resolution")
+    async def resolve_request(current: Any = None) -> Resolution:
+        """Resolve the current request once (memoised on ``g``; ``current``: ``g``'s
+        object when the caller has it)."""
+        if current is None:
+            current = g._get_current_object()  # one context lookup, not one per attribute
+        resolution: Resolution | None = current.__dict__.get("resolution")
         if resolution is None:
             resolution = await state["resolver"].resolve(current.facts)
             current.resolution = resolution
@@ -225,7 +264,6 @@ def create_app(settings: Settings, plugins: AuthPlugins) -> PyTorrentApp:
     state["resolve_request"] = resolve_request
     allowed_origins = settings.api_allowed_origins
 
-    @quart.before_request
     async def authorise() -> Any:
         current = request._get_current_object()  # type: ignore[attr-defined]
         view = quart.view_functions.get(current.endpoint or "")
@@ -236,13 +274,14 @@ def create_app(settings: Settings, plugins: AuthPlugins) -> PyTorrentApp:
             log.error("route %s declares no access requirement; refusing", current.endpoint)
             return _error(500, "internal error")
         facts = facts_for_request(current)
-        g.facts = facts
-        audit_origin.set(AuditOrigin(address=facts.client))
+        globals_ = g._get_current_object()
+        globals_.facts = facts
+        audit_origin.set(AuditOrigin(facts.client))
         if facts.scheme != current.scheme:
             current.scheme = facts.scheme  # trusted proxy says https: secure cookies apply
         if need is Need.PUBLIC:
             return None  # public views that care who is asking call resolve_request()
-        resolution = await resolve_request()
+        resolution = await resolve_request(globals_)
         if resolution.principal is not None:
             audit_origin.set(AuditOrigin(facts.client, provider_of(
                 resolution.principal, plugins.provider, state["resolver"].external)))
@@ -269,10 +308,14 @@ def create_app(settings: Settings, plugins: AuthPlugins) -> PyTorrentApp:
             return _error(denied.status, denied.reason)
         return None
 
-    @quart.after_request
-    async def prefix_redirects(response: Any) -> Any:
-        """App-relative redirects (``/login``, a provider's ``/``) get the mount point."""
-        root = request.root_path
+    quart.authorise = authorise
+
+    async def finish(response: Any) -> Any:
+        """The session cookie, when this request signed in or out; and app-relative
+        redirects (``/login``, a provider's ``/``) get the mount point."""
+        if auth.attribute_name in g:
+            response = await auth.after_request(response)
+        root = request_ctx.request.root_path
         if not root:  # not mounted under a prefix: nothing to add
             return response
         location = response.headers.get("Location")
@@ -280,6 +323,8 @@ def create_app(settings: Settings, plugins: AuthPlugins) -> PyTorrentApp:
                 and not location.startswith(f"{root}/"):
             response.headers["Location"] = root + location
         return response
+
+    quart.finish = finish
 
     async def unauthenticated_page(facts: RequestFacts, resolution: Resolution) -> Any:
         if not state["resolver"].external:
@@ -310,7 +355,7 @@ def create_app(settings: Settings, plugins: AuthPlugins) -> PyTorrentApp:
     @quart.get("/api/health")
     @requires(Need.PUBLIC)
     async def health() -> Any:
-        return jsonify(status="ok")
+        return quart.response_class(HEALTHY, mimetype="application/json")
 
     send_static = quart.view_functions["static"]
 

@@ -39,12 +39,14 @@ def with_security_headers(scope: MutableMapping[str, Any], send: Send) -> Send:
     """Wrap an HTTP ``send`` so the response start carries the headers above."""
     added = FOR_STATIC if scope.get("path", "").startswith(STATIC_PREFIXES) else FOR_OTHERS
 
-    async def sending(message: MutableMapping[str, Any]) -> None:
+    def sending(message: MutableMapping[str, Any]) -> Awaitable[None]:
+        # A plain function handing back ``send``'s awaitable: no coroutine of its own
+        # for each of a response's messages.
         if message["type"] == "http.response.start":
             headers = list(message.get("headers", ()))
             present = {name.lower() for name, _ in headers}
             headers += [item for item in added if item[0] not in present]
             message["headers"] = headers
-        await send(message)
+        return send(message)
 
     return sending

@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from itsdangerous import BadSignature, SignatureExpired
-from quart import Quart, current_app, g
+from quart import Quart, current_app
 from quart.sessions import SessionInterface
 from quart_auth import QuartAuth
 
@@ -57,17 +57,17 @@ class SessionAuth(QuartAuth):
         self._verified[token] = (auth_id, int(signed.timestamp()))
         return auth_id
 
-    async def after_request(self, response: Any) -> Any:
-        """Write or delete the cookie only when this request signed in or out.
+    def init_app(self, app: Quart) -> None:
+        """As quart-auth's, but its after-request step is not registered: the app calls
+        :meth:`after_request` itself, only when this request signed in or out.
 
         quart-auth's own step first loads the user from the cookie, on every
         request, to learn that nothing is to be done: only ``login_user``,
         ``logout_user`` and ``renew_login`` ask for a change, and each of them
-        puts the user on ``g`` first.
+        puts the user on ``g`` first (``attribute_name in g``).
         """
-        if self.attribute_name not in g:
-            return response
-        return await super().after_request(response)
+        super().init_app(app)
+        app.after_request_funcs[None].remove(self.after_request)
 
 
 class NoQuartSession(SessionInterface):
