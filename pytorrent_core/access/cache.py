@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Hashable, Mapping
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from ..models import Level, Principal, TokenScope, User, Via
 from ..storage import Profile, Store, TokenRecord
@@ -48,7 +49,7 @@ class AuthCache:
         self._ended_loaded_at: datetime | None = None
         self._sessions_generation: int | None = None
         self._token_use: dict[int, tuple[datetime, str | None]] = {}  # id -> when, from
-        self._session_seen: dict[str, datetime] = {}
+        self._session_seen: dict[str, float] = {}  # sid -> time.time(), cheaper than now()
         self._generation: int | None = None
         self._epoch = 0
         self.poll_seconds = GENERATION_POLL_SECONDS
@@ -252,14 +253,15 @@ class AuthCache:
             await self.store.touch_tokens(pending)
         seen, self._session_seen = self._session_seen, {}
         if seen:
-            await self.store.touch_sessions(seen)
+            await self.store.touch_sessions({sid: _utc(at) for sid, at in seen.items()})
 
     def note_session_seen(self, sid: str) -> None:
-        self._session_seen[sid] = now()
+        self._session_seen[sid] = time.time()
 
     def pending_session_seen(self, sid: str) -> datetime | None:
         """A sign-in session's last request, noted in memory but not yet written."""
-        return self._session_seen.get(sid)
+        at = self._session_seen.get(sid)
+        return None if at is None else _utc(at)
 
     # ------------------------------------------------------------ background
 
@@ -295,3 +297,7 @@ class AuthCache:
                 await self.flush_token_use()
             except Exception:  # noqa: BLE001
                 log.warning("could not record token and session use; will retry", exc_info=True)
+
+
+def _utc(timestamp: float) -> datetime:
+    return datetime.fromtimestamp(timestamp, UTC)

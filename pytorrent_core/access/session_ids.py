@@ -11,6 +11,7 @@ from __future__ import annotations
 import hmac
 import secrets
 from dataclasses import dataclass
+from functools import lru_cache
 
 from ..models import User
 
@@ -32,6 +33,7 @@ def issue(user: User) -> str:
     return f"{user.id}:{user.session_epoch}:{secrets.token_urlsafe(16)}:{user.session_key}"
 
 
+@lru_cache(maxsize=4096)  # a claim is immutable: each cookie's is parsed once
 def parse(auth_id: str | None) -> SessionClaim | None:
     if not auth_id:
         return None

@@ -11,18 +11,17 @@ from __future__ import annotations
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 OUTCOMES = ("ok", "failed", "throttled", "refused")
 
 
-@dataclass(frozen=True)
-class AuditOrigin:
+class AuditOrigin(NamedTuple):  # a tuple: made for every request, at a tuple's cost
     address: str | None = None
     provider: str | None = None
 
 
-UNKNOWN_ORIGIN = AuditOrigin()  # frozen: safe to share as the default
+UNKNOWN_ORIGIN = AuditOrigin()  # immutable: safe to share as the default
 audit_origin: ContextVar[AuditOrigin] = ContextVar("pytorrent_audit_origin",
                                                    default=UNKNOWN_ORIGIN)
 
