@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import unicodedata
 from collections.abc import Iterable
+from functools import lru_cache
 from typing import Protocol
 
 import regex
@@ -83,6 +84,7 @@ def username_fold(name: str) -> str:
     return unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", name).casefold())
 
 
+@lru_cache(maxsize=1024)  # a header provider's user is checked with every request
 def username_problem(name: str) -> str | None:
     """Why ``name`` (already :func:`normalise`d) cannot be a username, or ``None``.
 

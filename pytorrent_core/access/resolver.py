@@ -36,6 +36,8 @@ class Resolution:
         return self.principal is not None
 
 
+IN_SYNC_MEMO = 4096  # identities remembered as in sync with their user
+
 ANONYMOUS = Resolution(None, "anonymous", "authentication required")
 
 
@@ -66,6 +68,7 @@ class Resolver:
         self.break_glass_users = frozenset(self.settings.auth_break_glass_users)
         # The headers the provider declares it reads; the username's first.
         self.identity_headers = info.headers
+        self._identity_keys = tuple((name, name.lower()) for name in info.headers)
         self.user_header = info.user_header
         self.identity_fields = info.identity_fields
         secret = self.settings.auth_proxy_secret
@@ -74,6 +77,9 @@ class Resolver:
         self.secret_header_key = self.secret_header.lower()
         self._last_warning: dict[str, float] = {}
         self.token_throttle = TokenThrottle()
+        # identity -> (user, grants, profiles) it was found in sync with: the cache hands
+        # out the same objects until something changes, so ``is`` proves nothing did.
+        self._in_sync: dict[Identity, tuple[User, object, object]] = {}
         self.audit = services.audit
 
     async def resolve(self, facts: RequestFacts) -> Resolution:
@@ -135,7 +141,10 @@ class Resolver:
     def _claimed_header(self, facts: RequestFacts) -> str | None:
         """The first identity header the provider declares that this request carries."""
         headers = facts.header_map
-        return next((name for name in self.identity_headers if name.lower() in headers), None)
+        for name, key in self._identity_keys:
+            if key in headers:
+                return name
+        return None
 
     async def _by_bypass(self, facts: RequestFacts) -> Resolution:
         user = await self.cache.user_by_name(self.settings.auth_bypass_user)
@@ -251,11 +260,20 @@ class Resolver:
         if not provisioning.follows_config(user):
             return False
         grants = await self.cache.permissions(user.id)
-        profile_ids = ({profile.name: profile.id for profile in await self.cache.profiles()}
-                       if self.settings.auth_group_permissions else {})
-        return not provisioning.in_sync(user, grants, identity, self.settings,
-                                        profile_ids=profile_ids,
-                                        fields=self.identity_fields)
+        profiles = await self.cache.profiles() if self.settings.auth_group_permissions else ()
+        known = self._in_sync.get(identity)
+        if known is not None and known[0] is user and known[1] is grants \
+                and known[2] is profiles:
+            return False  # a header provider signs in every request: not worked out again
+        if not provisioning.in_sync(user, grants, identity, self.settings,
+                                    profile_ids={profile.name: profile.id
+                                                 for profile in profiles},
+                                    fields=self.identity_fields):
+            return True
+        if len(self._in_sync) >= IN_SYNC_MEMO:
+            self._in_sync.clear()
+        self._in_sync[identity] = (user, grants, profiles)
+        return False
 
     async def _by_break_glass(self, facts: RequestFacts, refused: Resolution) -> Resolution:
         """A session from ``/login/local``, believed only for the users break glass names

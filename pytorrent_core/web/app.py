@@ -67,7 +67,6 @@ log = logging.getLogger("pytorrent")
 HERE = Path(__file__).parent
 
 
-HEALTHY = b'{"status":"ok"}\n'  # what jsonify(status="ok") writes, encoded once
 BODY_MAX = 1024 * 1024  # any request but a torrent upload: JSON and small forms
 
 
@@ -153,7 +152,8 @@ class PyTorrentApp(socketio.ASGIApp):
             # Straight to the one that answers: the same choice Engine.IO's ASGIApp makes
             # (this app serves no Engine.IO static files), and Quart's ASGI app without
             # the frame of Quart.__call__: each layer is paid again at every await.
-            if self._ensure_trailing_slash(scope["path"]).startswith(self.engineio_path):
+            path = scope["path"]
+            if path.startswith(self.engineio_path) or f"{path}/" == self.engineio_path:
                 await self.engineio_server.handle_request(scope, receive, send)
             else:
                 await self.quart.asgi_app(scope, receive, send)
@@ -355,7 +355,7 @@ def create_app(settings: Settings, plugins: AuthPlugins) -> PyTorrentApp:
     @quart.get("/api/health")
     @requires(Need.PUBLIC)
     async def health() -> Any:
-        return quart.response_class(HEALTHY, mimetype="application/json")
+        return jsonify(status="ok")
 
     send_static = quart.view_functions["static"]
 

@@ -49,7 +49,8 @@ def _state() -> dict[str, Any]:
 
 
 def register(app: Quart) -> None:
-    app.extensions["pytorrent"]["throttle"] = LoginThrottle()
+    state = app.extensions["pytorrent"]  # this app's: _state() without the context lookup
+    state["throttle"] = LoginThrottle()
 
     @app.get("/")
     @requires(Need.USER)
@@ -183,7 +184,6 @@ def register(app: Quart) -> None:
     @requires(Need.USER)
     @before_password_change
     async def me() -> Any:
-        state = _state()
         # The resolver asked the provider once at start-up; the answer does not change.
         principal: Principal = g.principal
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from itsdangerous import BadSignature, SignatureExpired
 from quart import Quart, current_app
-from quart.sessions import SessionInterface
+from quart.sessions import NullSession, SessionInterface
 from quart_auth import QuartAuth
 
 MEMO_SIZE = 4096
@@ -70,6 +70,9 @@ class SessionAuth(QuartAuth):
         app.after_request_funcs[None].remove(self.after_request)
 
 
+NULL_SESSION = NullSession()  # empty, and refuses writes: one serves every request
+
+
 class NoQuartSession(SessionInterface):
     """pyTorrent keeps no data in Quart's ``session``: its only cookie is quart-auth's.
 
@@ -78,8 +81,9 @@ class NoQuartSession(SessionInterface):
     code ever tries to write to it.
     """
 
-    async def open_session(self, app: Quart, request: Any) -> None:
-        return None
+    async def open_session(self, app: Quart, request: Any) -> Any:
+        return NULL_SESSION  # what Quart would make of None, made once: it refuses writes
 
     async def save_session(self, app: Quart, session: Any, response: Any) -> None:
         return None
+
