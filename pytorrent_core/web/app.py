@@ -20,6 +20,7 @@ from quart import (
     render_template,
     request,
 )
+from quart.ctx import RequestContext
 from quart.globals import request_ctx
 from werkzeug.exceptions import HTTPException, NotFound, RequestEntityTooLarge
 
@@ -98,21 +99,23 @@ class PyTorrentQuart(Quart):
     """
 
     request_class = PyTorrentRequest
-    authorise: Callable[[], Awaitable[Any]]
-    finish: Callable[[Any], Awaitable[Any]]
+    authorise: Callable[[RequestContext], Awaitable[Any]]
+    finish: Callable[[Any, RequestContext], Awaitable[Any]]
 
-    async def preprocess_request(self, request_context: Any = None) -> Any:
-        result = await self.authorise()
+    async def preprocess_request(self, request_context: RequestContext | None = None) -> Any:
+        context = request_context or request_ctx._get_current_object()  # type: ignore[attr-defined]
+        result = await self.authorise(context)
         if result is not None or not (_any_hooks(self.before_request_funcs)
                                       or _any_hooks(self.url_value_preprocessors)):
             return result
         return await super().preprocess_request(request_context)
 
-    async def process_response(self, response: Any, request_context: Any = None) -> Any:
-        if (request_context or request_ctx)._after_request_functions \
-                or _any_hooks(self.after_request_funcs):
-            response = await super().process_response(response, request_context)
-        return await self.finish(response)
+    async def process_response(self, response: Any,
+                               request_context: RequestContext | None = None) -> Any:
+        context = request_context or request_ctx._get_current_object()  # type: ignore[attr-defined]
+        if context._after_request_functions or _any_hooks(self.after_request_funcs):
+            response = await super().process_response(response, context)
+        return await self.finish(response, context)
 
 
 def _any_hooks(functions: Mapping[Any, list[Any]]) -> bool:
@@ -264,8 +267,8 @@ def create_app(settings: Settings, plugins: AuthPlugins) -> PyTorrentApp:
     state["resolve_request"] = resolve_request
     allowed_origins = settings.api_allowed_origins
 
-    async def authorise() -> Any:
-        current = request._get_current_object()  # type: ignore[attr-defined]
+    async def authorise(context: RequestContext) -> Any:
+        current = context.request
         view = quart.view_functions.get(current.endpoint or "")
         if view is None:
             return None  # 404/405 follow; nothing is served
@@ -310,12 +313,12 @@ def create_app(settings: Settings, plugins: AuthPlugins) -> PyTorrentApp:
 
     quart.authorise = authorise
 
-    async def finish(response: Any) -> Any:
+    async def finish(response: Any, context: RequestContext) -> Any:
         """The session cookie, when this request signed in or out; and app-relative
         redirects (``/login``, a provider's ``/``) get the mount point."""
         if auth.attribute_name in g:
             response = await auth.after_request(response)
-        root = request_ctx.request.root_path
+        root = context.request.root_path
         if not root:  # not mounted under a prefix: nothing to add
             return response
         location = response.headers.get("Location")
