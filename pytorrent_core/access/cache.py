@@ -48,7 +48,7 @@ class AuthCache:
         self._ended: dict[str, datetime] | None = None  # sid -> when its cookie expires
         self._ended_loaded_at: datetime | None = None
         self._sessions_generation: int | None = None
-        self._token_use: dict[int, tuple[datetime, str | None]] = {}  # id -> when, from
+        self._token_use: dict[int, tuple[float, str | None]] = {}  # id -> time.time(), from
         self._session_seen: dict[str, float] = {}  # sid -> time.time(), cheaper than now()
         self._generation: int | None = None
         self._epoch = 0
@@ -240,17 +240,19 @@ class AuthCache:
         return self._tokens.get(digest)
 
     def note_token_use(self, token_id: int, address: str | None = None) -> None:
-        self._token_use[token_id] = (now(), address)
+        self._token_use[token_id] = (time.time(), address)
 
     def pending_use(self, token_id: int) -> tuple[datetime, str | None] | None:
         """A use (when, from which address) noted in memory but not yet written:
         listings show it without a flush."""
-        return self._token_use.get(token_id)
+        use = self._token_use.get(token_id)
+        return None if use is None else (_utc(use[0]), use[1])
 
     async def flush_token_use(self) -> None:
         pending, self._token_use = self._token_use, {}
         if pending:
-            await self.store.touch_tokens(pending)
+            await self.store.touch_tokens({token_id: (_utc(at), address)
+                                           for token_id, (at, address) in pending.items()})
         seen, self._session_seen = self._session_seen, {}
         if seen:
             await self.store.touch_sessions({sid: _utc(at) for sid, at in seen.items()})
