@@ -272,6 +272,20 @@ async def test_a_grant_set_by_hand_on_a_group_managed_user_lasts_until_next_sign
         assert (await stored(app, "hank"))[1] == {None: "ro"}
 
 
+async def test_a_role_set_by_hand_is_undone_by_the_next_request_after_signing_in_many(
+        tmp_path: Path) -> None:
+    """A header provider signs in on every request; the sync check is remembered
+    between them, and a change to the user must still be seen at the next one."""
+    async with running_app(tmp_path, {**TINYAUTH, **MAPPING}) as app:
+        headers = {"Remote-User": "ivan", "Remote-Groups": "viewers"}
+        for _ in range(3):
+            assert (await sign_in(app, headers))["role"] == "user"
+        user, _ = await stored(app, "ivan")
+        await app.services.store.update_user(user.id, role="admin")
+        assert (await sign_in(app, headers))["role"] == "user"
+        assert (await stored(app, "ivan"))[0].role == "user"
+
+
 async def test_group_changes_are_in_the_audit_log(tmp_path: Path) -> None:
     async with running_app(tmp_path, {**TINYAUTH, **MAPPING}) as app:
         await sign_in(app, {"Remote-User": "ivy", "Remote-Groups": "viewers"})

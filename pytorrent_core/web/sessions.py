@@ -86,4 +86,3 @@ class NoQuartSession(SessionInterface):
 
     async def save_session(self, app: Quart, session: Any, response: Any) -> None:
         return None
-
