@@ -151,11 +151,14 @@ async function loadTokens() {
     revoke.disabled = token.state !== "active";
     revoke.addEventListener("click", () => revokeToken(token));
     return el("tr", { "data-token-id": String(token.id) },
-      el("td", {}, token.name), el("td", {}, el("code", {}, `${token.prefix}…`)),
-      el("td", {}, when(token.created_at)), el("td", {}, when(token.expires_at)),
-      el("td", { className: "token-scope" }, scopeText(token.scope)),
-      el("td", { className: "token-last-use" }, lastUse(token)),
-      el("td", {}, el("span", { className: "state-tag", "data-state": token.state }, token.state)),
+      el("td", { "data-label": "Name" }, token.name),
+      el("td", { "data-label": "Prefix" }, el("code", {}, `${token.prefix}…`)),
+      el("td", { "data-label": "Created" }, when(token.created_at)),
+      el("td", { "data-label": "Expires" }, when(token.expires_at)),
+      el("td", { className: "token-scope", "data-label": "Scope" }, scopeText(token.scope)),
+      el("td", { className: "token-last-use", "data-label": "Last used" }, lastUse(token)),
+      el("td", { "data-label": "State" },
+        el("span", { className: "state-tag", "data-state": token.state }, token.state)),
       el("td", { className: "row-actions" }, revoke));
   }));
 }

@@ -117,9 +117,9 @@ class UsersPage {
       const signIn = (user.provider ? `via ${user.provider}` : (user.has_password ? "password" : "no password"))
         + (user.two_factor ? " + 2FA" : "");
       return el("tr", { "data-user-id": String(user.id), "data-username": user.username },
-        el("th", { scope: "row" }, ...name), el("td", {}, role),
+        el("th", { scope: "row" }, ...name), el("td", { "data-label": "Role" }, role),
         el("td", {}, el("label", { className: "inline" }, active, user.active ? "active" : "inactive")),
-        el("td", { className: "hint" }, signIn),
+        el("td", { className: "hint", "data-label": "Sign-in" }, signIn),
         el("td", { className: "row-actions" }, ...buttons));
     }));
   }
@@ -415,12 +415,16 @@ class TokensPage {
       revoke.disabled = token.state !== "active";
       revoke.addEventListener("click", () => this.revoke(token));
       return el("tr", { "data-token-id": String(token.id) },
-        el("td", {}, token.username), el("td", {}, token.name),
-        el("td", {}, el("code", {}, `${token.prefix}…`)), el("td", {}, when(token.created_at)),
-        el("td", {}, when(token.expires_at)), el("td", {}, scopeOf(token.scope)),
-        el("td", {}, token.last_used_address
+        el("td", { "data-label": "Owner" }, token.username),
+        el("td", { "data-label": "Name" }, token.name),
+        el("td", { "data-label": "Prefix" }, el("code", {}, `${token.prefix}…`)),
+        el("td", { "data-label": "Created" }, when(token.created_at)),
+        el("td", { "data-label": "Expires" }, when(token.expires_at)),
+        el("td", { "data-label": "Scope" }, scopeOf(token.scope)),
+        el("td", { "data-label": "Last used" }, token.last_used_address
           ? `${when(token.last_used_at)} from ${token.last_used_address}` : when(token.last_used_at)),
-        el("td", {}, el("span", { className: "state-tag", "data-state": token.state }, token.state)),
+        el("td", { "data-label": "State" },
+          el("span", { className: "state-tag", "data-state": token.state }, token.state)),
         el("td", { className: "row-actions" }, revoke));
     }));
   }
