@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from jinja2 import TemplateNotFound
 from packaging.requirements import Requirement
 
 import pytorrent_core
@@ -135,6 +136,25 @@ def test_builtin_providers_import_only_the_provider_api(provider: str) -> None:
     assert modules == {"pytorrent_core.provider"}
     assert names <= set(api.__all__), sorted(names - set(api.__all__))
 
+
+
+@pytest.mark.parametrize("provider", sorted(BUILTIN))
+def test_builtin_provider_pages_use_the_shared_shell_with_the_logo(provider: str) -> None:
+    folder = ROOT / "plugins" / provider / BUILTIN[provider] / "templates"
+    templates = sorted(folder.glob("*.html"))
+    assert templates
+    for template in templates:
+        source = template.read_text(encoding="utf-8")
+        assert source.startswith('{% extends "pytorrent/shell.html" %}'), template
+        assert "<html" not in source and "topbar" not in source, f"{template}: its own shell"
+        html = api.render_page(BUILTIN[provider], template.name, prefix="/pt")
+        assert '<a class="brand" href="/pt/"><img src="/pt/static/favicon.svg" alt="">' in html
+        assert '<link rel="stylesheet" href="/pt/static/app.css">' in html
+
+
+def test_only_the_shell_of_cores_templates_reaches_a_provider() -> None:
+    with pytest.raises(TemplateNotFound):
+        api.render_page("pytorrent_auth_local", "pytorrent/base.html")
 
 @pytest.mark.parametrize("provider", sorted(BUILTIN))
 def test_builtin_providers_need_a_compatible_core(provider: str) -> None:
