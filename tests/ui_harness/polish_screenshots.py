@@ -1,12 +1,14 @@
-"""Screenshots of the top bar, the admin tables and the OpenID Connect pages, to look at by eye:
+"""Screenshots of the top bar, the admin tables and the sign-in pages, to look at by eye:
 
     .venv/bin/python tests/ui_harness/polish_screenshots.py [output directory]
 
-Starts ``pytorrent serve`` (local sign-in) with a few users and tokens, then one with
-OpenID Connect against the mock provider of ``tests/support/oidc.py``, and photographs
-in headless Chromium (/usr/bin/chromium), at desktop 1280x800 and phone 390x844, light
-and dark: the index page, /admin/users, /admin/tokens, /account, and the OIDC sign-in
-and error pages. Whole pages, so nothing below the fold is missed. Prints every path.
+Starts ``pytorrent serve`` (local sign-in) with a few users and tokens, later two
+profiles; then one with OpenID Connect against the mock provider of
+``tests/support/oidc.py``; then one with the proxy provider. Photographs in headless
+Chromium (/usr/bin/chromium), at desktop 1280x800 and phone 390x844, light and dark:
+the index page (with its account menu open), the torrent list's top bar, /admin/users,
+/admin/tokens, /account, the OIDC sign-in and error pages and the proxy sign-in page.
+Whole pages, so nothing below the fold is missed. Prints every path.
 """
 
 from __future__ import annotations
@@ -113,6 +115,20 @@ def oidc_pages(out: Path, browser: Browser, temp: Path) -> None:
                 context.close()
 
 
+def header_provider_pages(out: Path, browser: Browser, temp: Path) -> None:
+    """The sign-in page of the proxy provider: no form, the reason no user arrived."""
+    with ServerProcess(temp, {"PYTORRENT_AUTH_PROVIDER": "proxy"}) as server:
+        for variant, viewport, scheme in VARIANTS:
+            phone = variant.startswith("phone")
+            context = browser.new_context(viewport=viewport, color_scheme=scheme,  # type: ignore[arg-type]
+                                          is_mobile=phone, has_touch=phone)
+            page = context.new_page()
+            page.goto(f"{server.url}/login")
+            expect(page.locator("#external-login")).to_be_visible()
+            shoot(page, out, "proxy-login", variant)
+            context.close()
+
+
 def main(out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="pytorrent-polish-shots-") as temp, \
@@ -120,8 +136,10 @@ def main(out: Path) -> None:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         (Path(temp) / "local").mkdir()
         (Path(temp) / "oidc").mkdir()
+        (Path(temp) / "proxy").mkdir()
         local_pages(out, browser, Path(temp) / "local")
         oidc_pages(out, browser, Path(temp) / "oidc")
+        header_provider_pages(out, browser, Path(temp) / "proxy")
         browser.close()
 
 
