@@ -22,7 +22,7 @@ from .cli_common import (
     user_errors,
     with_services,
 )
-from .models import Level, User
+from .models import LEVEL_NAMES, User
 from .passwords import PasswordProblem, check_policy, hash_password
 from .services import Services
 from .storage import StoreError
@@ -31,7 +31,6 @@ from .usernames import normalise, username_problem
 
 T = TypeVar("T")
 ACTOR = "cli"
-LEVELS: dict[str, Level] = {"none": "none", "ro": "ro", "rw": "full", "full": "full"}
 
 
 async def _existing(services: Services, username: str) -> User:
@@ -127,7 +126,7 @@ def register(main: click.Group) -> None:
     @click.argument("username")
     @click.option("--role", type=click.Choice(["user", "admin"]), default="user",
                   show_default=True)
-    @click.option("--permission", type=click.Choice(list(LEVELS)), default="none",
+    @click.option("--permission", type=click.Choice(list(LEVEL_NAMES)), default="none",
                   show_default=True, help="Access to every profile for role=user "
                   "(rw is an alias of full).")
     @click.option("--display-name", default=None)
@@ -150,7 +149,7 @@ def register(main: click.Group) -> None:
         if problem:
             raise click.ClickException(f"username {username!r} {problem}")
         secret = None if no_password else _new_password(password)
-        level = LEVELS[permission]
+        level = LEVEL_NAMES[permission]
 
         async def work(services: Services) -> User:
             return await services.store.create_user(

@@ -22,6 +22,7 @@ from typing import Any
 
 import platformdirs
 
+from .models import LEVEL_NAMES, LEVEL_RANK
 from .usernames import normalise as normalise_username
 from .usernames import username_problem
 
@@ -309,7 +310,8 @@ class Setting:
         return self.key.replace(".", "_")
 
 
-_LEVELS = parse_choice("none", "ro", "full", aliases={"rw": "full"})
+_LEVELS = parse_choice(*LEVEL_RANK, aliases={name: level for name, level
+                                             in LEVEL_NAMES.items() if name != level})
 _PRIVATE_NETWORKS = (
     "127.0.0.0/8",
     "::1/128",

@@ -11,6 +11,9 @@ Level = Literal["none", "ro", "full"]
 Via = Literal["token", "bypass", "provider", "session", "disabled"]
 
 LEVEL_RANK: Mapping[str, int] = {"none": 0, "ro": 1, "full": 2}
+# Every way a level may be written, in settings, the CLI, the API and token scopes:
+# its own name, or "rw", the older name of "full".
+LEVEL_NAMES: Mapping[str, Level] = {"none": "none", "ro": "ro", "full": "full", "rw": "full"}
 
 # Created on first start; cannot be renamed, demoted, deactivated or deleted.
 BUILTIN_ADMIN = "admin"

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 from werkzeug.datastructures import Headers
 
-from ..models import TokenScope
+from ..models import LEVEL_NAMES, TokenScope
 
 TOKEN_PREFIX = "pt_"  # noqa: S105 - a format marker, not a secret
 VISIBLE_PREFIX_LENGTH = 10  # "pt_" + 7 characters, enough to tell tokens apart
@@ -90,7 +90,7 @@ def expiry(expires_at: object = None, expires_in_days: object = None,
 
 
 MAX_SCOPE_PROFILES = 1000
-SCOPE_PERMISSIONS = {"ro": "ro", "full": "full", "rw": "full"}
+SCOPE_PERMISSIONS = {name: level for name, level in LEVEL_NAMES.items() if level != "none"}
 
 
 class ScopeProblem(ValueError):

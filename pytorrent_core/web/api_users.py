@@ -14,7 +14,7 @@ from typing import Any
 from quart import Quart, current_app, g, jsonify
 
 from ..access.policy import Need, requires
-from ..models import Level, Principal, User
+from ..models import LEVEL_NAMES, Level, Principal, User
 from ..passwords import PasswordProblem, check_policy, hash_password
 from ..services import Services
 from ..storage import StoreError
@@ -23,7 +23,6 @@ from .inputs import json_object
 
 MAX_TEXT = 256
 ROLES = ("admin", "user")
-LEVELS: Mapping[str, Level] = {"none": "none", "ro": "ro", "full": "full", "rw": "full"}
 CREATE_FIELDS = frozenset({"username", "display_name", "email", "role", "active", "password",
                            "permissions"})
 EXTERNAL_PROVIDER_MESSAGE = ("the active authentication provider is external: its users sign in "
@@ -139,7 +138,7 @@ async def _permissions(data: Mapping[str, Any]) -> dict[int | None, Level]:
     known = {profile.id for profile in await _services().store.list_profiles()}
     grants: dict[int | None, Level] = {}
     for key, level in value.items():
-        if level not in LEVELS:
+        if level not in LEVEL_NAMES:
             raise Invalid("permissions", f"permissions[{key!r}]: level must be none, ro, rw "
                                          "or full")
         if key == "*":
@@ -149,7 +148,7 @@ async def _permissions(data: Mapping[str, Any]) -> dict[int | None, Level]:
         else:
             raise Invalid("permissions", f"permissions: {key!r} is not \"*\" or the id of an "
                                          "existing profile")
-        grants[profile_id] = LEVELS[level]
+        grants[profile_id] = LEVEL_NAMES[level]
     return grants
 
 
