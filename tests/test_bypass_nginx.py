@@ -10,6 +10,7 @@ A log of ``$proxy_host`` proves the Host nginx sent.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -61,10 +62,19 @@ class Stack:
     def bypass_host(self) -> str:
         return f"127.0.0.1:{self.app.port}"
 
-    def upstream_hosts(self, path: str) -> set[str]:
-        """The Host values nginx sent upstream for requests to ``path``."""
-        lines = (self.nginx.root / "upstream.log").read_text(encoding="utf-8").splitlines()
-        return {line.split(" ", 1)[0] for line in lines if line.endswith(" " + path)}
+    def upstream_hosts(self, path: str, deadline: float = 10.0) -> set[str]:
+        """The Host values nginx sent upstream for requests to ``path``.
+
+        nginx writes a request's log line after it has sent the answer, so the line
+        may not be there yet when the client has the answer: wait for one."""
+        log = self.nginx.root / "upstream.log"
+        end = time.monotonic() + deadline
+        while True:
+            lines = log.read_text(encoding="utf-8").splitlines() if log.exists() else []
+            hosts = {line.split(" ", 1)[0] for line in lines if line.endswith(" " + path)}
+            if hosts or time.monotonic() > end:
+                return hosts
+            time.sleep(0.05)
 
 
 @pytest.fixture(scope="module")
