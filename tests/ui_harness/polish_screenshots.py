@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
@@ -41,6 +42,19 @@ def populate(browser: Browser, url: str, server: ServerProcess) -> None:
         for name in ("backup script", "nightly sync"):
             api.post(f"{url}/api/auth/users/{user['id']}/tokens",
                      data={"name": name, "permission": "ro"})
+
+
+def contexts(browser: Browser) -> Iterator[tuple[str, BrowserContext]]:
+    """A fresh browser context for each of VARIANTS (size, touch, colour scheme), closed
+    after use."""
+    for variant, viewport, scheme in VARIANTS:
+        phone = variant.startswith("phone")
+        context = browser.new_context(viewport=viewport, color_scheme=scheme,  # type: ignore[arg-type]
+                                      is_mobile=phone, has_touch=phone)
+        try:
+            yield variant, context
+        finally:
+            context.close()
 
 
 def shoot(page: Page, out: Path, name: str, variant: str) -> None:
@@ -67,10 +81,7 @@ def local_pages(out: Path, browser: Browser, temp: Path) -> None:
 def shots(out: Path, browser: Browser, url: str, with_profiles: bool) -> None:
     """The index page with its account menu open; without profiles also the admin pages."""
     index = "torrents" if with_profiles else "index"
-    for variant, viewport, scheme in VARIANTS:
-        phone = variant.startswith("phone")
-        context = browser.new_context(viewport=viewport, color_scheme=scheme,  # type: ignore[arg-type]
-                                      is_mobile=phone, has_touch=phone)
+    for variant, context in contexts(browser):
         page = sign_in(context, url, "admin")
         page.wait_for_load_state("load")
         shoot(page, out, index, variant)
@@ -94,17 +105,13 @@ def shots(out: Path, browser: Browser, url: str, with_profiles: bool) -> None:
             page.goto(f"{url}/account")
             expect(page.locator("#own-tokens tbody tr")).not_to_have_count(0, timeout=30_000)
             shoot(page, out, "account", variant)
-        context.close()
 
 
 def oidc_pages(out: Path, browser: Browser, temp: Path) -> None:
     with MockProvider(temp) as mock:
         env = oidc_env(mock.issuer, PYTORRENT_AUTH_OIDC_NAME="Authelia")
         with ServerProcess(temp, env) as server:
-            for variant, viewport, scheme in VARIANTS:
-                phone = variant.startswith("phone")
-                context = browser.new_context(viewport=viewport, color_scheme=scheme,  # type: ignore[arg-type]
-                                              is_mobile=phone, has_touch=phone)
+            for variant, context in contexts(browser):
                 page = context.new_page()
                 page.goto(f"{server.url}/login")
                 expect(page.locator("#oidc-sign-in")).to_be_visible()
@@ -112,21 +119,16 @@ def oidc_pages(out: Path, browser: Browser, temp: Path) -> None:
                 page.goto(f"{server.url}/auth/oidc/callback?state=nonsense&code=x")
                 expect(page.locator("#oidc-error")).to_be_visible()
                 shoot(page, out, "oidc-error", variant)
-                context.close()
 
 
 def header_provider_pages(out: Path, browser: Browser, temp: Path) -> None:
     """The sign-in page of the proxy provider: no form, the reason no user arrived."""
     with ServerProcess(temp, {"PYTORRENT_AUTH_PROVIDER": "proxy"}) as server:
-        for variant, viewport, scheme in VARIANTS:
-            phone = variant.startswith("phone")
-            context = browser.new_context(viewport=viewport, color_scheme=scheme,  # type: ignore[arg-type]
-                                          is_mobile=phone, has_touch=phone)
+        for variant, context in contexts(browser):
             page = context.new_page()
             page.goto(f"{server.url}/login")
             expect(page.locator("#external-login")).to_be_visible()
             shoot(page, out, "proxy-login", variant)
-            context.close()
 
 
 def main(out: Path) -> None:
