@@ -1,7 +1,8 @@
 """Rendering a provider's own templates (``<package>/templates/``), always autoescaped.
 
 A provider's page extends core's page shell, ``pytorrent/shell.html``, the one core's own
-pages use, so every page has the same head, stylesheet and top bar with the logo."""
+pages use, so every page has the same head, stylesheet and top bar with the logo; a page
+with a password form includes core's, ``pytorrent/password_form.html``."""
 
 from __future__ import annotations
 
@@ -12,21 +13,23 @@ from pathlib import Path
 from jinja2 import ChoiceLoader, Environment, FunctionLoader, PackageLoader, select_autoescape
 
 SHELL = "pytorrent/shell.html"
-_SHELL_FILE = Path(__file__).parent / "web" / "templates" / "shell.html"
+_CORE = Path(__file__).parent / "web" / "templates"
+# Only these of core's templates: the rest need Quart's ``url_for`` and state.
+_SHARED = {SHELL: _CORE / "shell.html",
+           "pytorrent/password_form.html": _CORE / "password_form.html"}
 
 
-def _shell(name: str) -> tuple[str, str, Callable[[], bool]] | None:
-    """Only the shell of core's templates: the rest need Quart's ``url_for`` and state."""
-    if name != SHELL:
+def _shared(name: str) -> tuple[str, str, Callable[[], bool]] | None:
+    path = _SHARED.get(name)
+    if path is None:
         return None
-    mtime = _SHELL_FILE.stat().st_mtime
-    return (_SHELL_FILE.read_text(encoding="utf-8"), str(_SHELL_FILE),
-            lambda: _SHELL_FILE.stat().st_mtime == mtime)
+    mtime = path.stat().st_mtime
+    return path.read_text(encoding="utf-8"), str(path), lambda: path.stat().st_mtime == mtime
 
 
 @cache
 def _environment(package: str) -> Environment:
-    return Environment(loader=ChoiceLoader([FunctionLoader(_shell), PackageLoader(package)]),
+    return Environment(loader=ChoiceLoader([FunctionLoader(_shared), PackageLoader(package)]),
                        autoescape=select_autoescape(default=True, default_for_string=True))
 
 

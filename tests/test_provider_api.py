@@ -152,7 +152,7 @@ def test_builtin_provider_pages_use_the_shared_shell_with_the_logo(provider: str
         assert '<link rel="stylesheet" href="/pt/static/app.css">' in html
 
 
-def test_only_the_shell_of_cores_templates_reaches_a_provider() -> None:
+def test_only_the_shared_parts_of_cores_templates_reach_a_provider() -> None:
     with pytest.raises(TemplateNotFound):
         api.render_page("pytorrent_auth_local", "pytorrent/base.html")
 
