@@ -484,24 +484,18 @@ class Settings:
     sources: Mapping[str, Source]
     declared: Mapping[str, Setting]
     config_path: Path | None = None
-    _attrs: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         for name in ("values", "sources", "declared"):
             object.__setattr__(self, name, MappingProxyType(dict(getattr(self, name))))
-        attrs = {key.replace(".", "_"): v for key, v in self.values.items()}
-        object.__setattr__(self, "_attrs", attrs)
-        # Also plain instance attributes: found at once, where __getattr__ runs only
-        # after the normal lookup has failed (about 0.5 us, many times a request).
-        # A property of the same name still wins, being a data descriptor.
-        vars(self).update(attrs)
+        # Each value is also a plain instance attribute (``auth.enable`` as
+        # ``auth_enable``), found at once by the normal lookup; a property of the
+        # same name still wins, being a data descriptor.
+        vars(self).update({key.replace(".", "_"): v for key, v in self.values.items()})
 
     def __getattr__(self, name: str) -> Any:
-        attrs = object.__getattribute__(self, "_attrs")
-        try:
-            return attrs[name]
-        except KeyError:
-            raise AttributeError(name) from None
+        """Reached only for a name that is no setting: for type checkers, any name is one."""
+        raise AttributeError(name)
 
     def __getitem__(self, key: str) -> Any:
         return self.values[key]
