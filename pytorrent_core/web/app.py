@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import errno
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -105,24 +105,17 @@ class PyTorrentQuart(Quart):
     async def preprocess_request(self, request_context: RequestContext | None = None) -> Any:
         context = request_context or request_ctx._get_current_object()  # type: ignore[attr-defined]
         result = await self.authorise(context)
-        if result is not None or not (_any_hooks(self.before_request_funcs)
-                                      or _any_hooks(self.url_value_preprocessors)):
+        if result is not None or not (any(self.before_request_funcs.values())
+                                      or any(self.url_value_preprocessors.values())):
             return result
         return await super().preprocess_request(request_context)
 
     async def process_response(self, response: Any,
                                request_context: RequestContext | None = None) -> Any:
         context = request_context or request_ctx._get_current_object()  # type: ignore[attr-defined]
-        if context._after_request_functions or _any_hooks(self.after_request_funcs):
+        if context._after_request_functions or any(self.after_request_funcs.values()):
             response = await super().process_response(response, context)
         return await self.finish(response, context)
-
-
-def _any_hooks(functions: Mapping[Any, list[Any]]) -> bool:
-    for registered in functions.values():
-        if registered:
-            return True
-    return False
 
 
 class PyTorrentApp(socketio.ASGIApp):
