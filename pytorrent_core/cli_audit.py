@@ -114,7 +114,10 @@ def list_(obj: Context, username: str | None, as_json: bool) -> None:
 @pass_context
 @user_errors
 def revoke(obj: Context, sid: str) -> None:
-    """End session SID (from `pytorrent sessions list`): its cookie stops working."""
+    """End session SID (from `pytorrent sessions list`): its cookie stops working.
+
+    An id from an older release may begin with "-": put it after "--"
+    (`pytorrent sessions revoke -- -Gr...`)."""
 
     async def work(store: Store) -> str:
         record = await store.session(sid)

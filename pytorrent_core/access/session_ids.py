@@ -30,7 +30,16 @@ class SessionClaim:
 
 
 def issue(user: User) -> str:
-    return f"{user.id}:{user.session_epoch}:{secrets.token_urlsafe(16)}:{user.session_key}"
+    return f"{user.id}:{user.session_epoch}:{new_sid()}:{user.session_key}"
+
+
+def new_sid() -> str:
+    """128 random bits, URL-safe, never beginning with ``-``: ``pytorrent sessions revoke``
+    takes the id on its command line, where a leading ``-`` reads as an option."""
+    while True:
+        sid = secrets.token_urlsafe(16)
+        if not sid.startswith("-"):
+            return sid
 
 
 @lru_cache(maxsize=4096)  # a claim is immutable: each cookie's is parsed once
